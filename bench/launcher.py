@@ -1,0 +1,119 @@
+"""Start and stop the real service (`bentoml serve service:Facecheck`) in a subprocess:
+used by the tests and the benchmarks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from facecheck.settings import PROJECT_ROOT
+from facecheck.store.sqlite import SQLiteStore
+
+START_TIMEOUT_S = 90
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class RunningService:
+    url: str
+    db_path: Path
+    process: subprocess.Popen
+    log_path: Path
+    started_at: float  # time.monotonic() at spawn
+
+    def store(self) -> SQLiteStore:
+        return SQLiteStore(self.db_path, 5000)
+
+    def new_key(self, limit: int | None = None, name: str = "test") -> str:
+        store = self.store()
+        try:
+            return store.create_key(name, limit)[1]
+        finally:
+            store.close()
+
+    def post(self, endpoint: str, body: object, **kwargs) -> requests.Response:
+        return requests.post(f"{self.url}{endpoint}", json=body, timeout=60, **kwargs)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_until_live(self, timeout_s: float = 60) -> float:
+        """Seconds from spawn until /status_check answered 200."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{self.url}/status_check", timeout=5).status_code == 200:
+                    return time.monotonic() - self.started_at
+            except (requests.ConnectionError, requests.Timeout):
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"not live after {timeout_s}s:\n{self.log()}")
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def start_service(
+    workdir: Path,
+    env: dict[str, str] | None = None,
+    target: str = "service:Facecheck",
+    cwd: Path = PROJECT_ROOT,
+) -> RunningService:
+    """Spawn the service on a free port with its own SQLite file under `workdir`, and
+    return once it answers HTTP (not necessarily live yet). `target` is what `bentoml serve`
+    serves (the source's service, or a built bento's tag or folder), run from `cwd`."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    db_path = workdir / "facecheck.db"
+    log_path = workdir / "serve.log"
+    full_env = (
+        os.environ
+        | {
+            "BENTOML_DO_NOT_TRACK": "True",
+            "FACECHECK_PORT": str(port),
+            "FACECHECK_DB_PATH": str(db_path),
+            "BENTOML_HOME": str(workdir / "bentoml"),
+        }
+        | (env or {})
+    )
+    started = time.monotonic()
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bentoml", "serve", target],
+            cwd=cwd,
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    service = RunningService(f"http://127.0.0.1:{port}", db_path, process, log_path, started)
+    while time.monotonic() - started < START_TIMEOUT_S:
+        if process.poll() is not None:
+            raise RuntimeError(f"bentoml serve exited:\n{service.log()}")
+        try:
+            requests.get(f"{service.url}/status_check", timeout=2)
+            return service
+        except (requests.ConnectionError, requests.Timeout):  # bound, workers not up yet
+            time.sleep(0.1)
+    service.stop()
+    raise RuntimeError(f"service did not answer in {START_TIMEOUT_S}s:\n{service.log()}")

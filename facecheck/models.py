@@ -1,0 +1,65 @@
+"""One small class per shipped ONNX model: load, check, run.
+
+A facecheck model file takes uint8 BGR crops (N x S x S x 3) and returns one
+probability per crop; its metadata names the crop it expects and its threshold."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from facecheck.preprocess import CropSpec
+
+LIVENESS_FILE = "liveness.onnx"
+DEEPFAKE_FILE = "deepfake.onnx"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    crop: CropSpec
+    threshold: float
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, str], path: Path) -> ModelInfo:
+        return cls(
+            meta.get("facecheck_model", path.stem), CropSpec.from_metadata(meta), float(meta["threshold"])
+        )
+
+
+def read_model_info(path: Path) -> ModelInfo | None:
+    """The crop and threshold a model file declares, without starting a session."""
+    if not path.exists():
+        return None
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return ModelInfo.from_metadata({p.key: p.value for p in model.metadata_props}, path)
+
+
+class FaceModel:
+    def __init__(self, path: Path, threads: int = 1):
+        options = ort.SessionOptions()
+        # ONNX Runtime ignores OMP_NUM_THREADS and takes every core unless told.
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.path = path
+        self.info = ModelInfo.from_metadata(self.session.get_modelmeta().custom_metadata_map, path)
+        self.name, self.crop, self.threshold = self.info.name, self.info.crop, self.info.threshold
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        """N x S x S x 3 uint8 -> N float32 probabilities."""
+        if crops.shape[1:] != (self.crop.size, self.crop.size, 3) or crops.dtype != np.uint8:
+            raise ValueError(f"{self.name} expects Nx{self.crop.size}x{self.crop.size}x3 uint8")
+        return self.session.run(None, {self.input_name: crops})[0].astype(np.float32)
+
+
+def load_model(models_dir: Path, filename: str, threads: int = 1) -> FaceModel | None:
+    path = models_dir / filename
+    return FaceModel(path, threads) if path.exists() else None

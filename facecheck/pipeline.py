@@ -1,0 +1,26 @@
+"""Decoded selfie -> the face to judge -> model crops. Shared by the service and by
+evaluation, so a model is measured on exactly what it is served."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from facecheck.faces import Face, YuNetDetector, select_face
+from facecheck.images import DecodedImage
+from facecheck.preprocess import CropSpec, crop_face
+from facecheck.settings import Settings
+
+
+def locate_face(decoded: DecodedImage, detector: YuNetDetector, settings: Settings) -> Face:
+    """Raises FaceNotUsable. The minimum face size is in original-image pixels."""
+    return select_face(
+        detector.detect(decoded.pixels),
+        min_face_px=settings.min_face_px * decoded.scale,
+        policy=settings.multi_face_policy,
+        ratio=settings.multi_face_ratio,
+    )
+
+
+def model_crops(decoded: DecodedImage, face: Face, specs: list[CropSpec]) -> dict[CropSpec, np.ndarray]:
+    """One 1 x S x S x 3 crop per distinct spec."""
+    return {spec: crop_face(decoded.pixels, face, spec)[None] for spec in dict.fromkeys(specs)}

@@ -1,0 +1,94 @@
+"""Face -> model crop: the one path shared by training and serving.
+
+A crop is a square around the face box, `scale` times its larger side, rotated so the
+eyes are level, resized to `size` px, BGR uint8. Models take these uint8 crops as
+they are (NHWC) and normalise inside the ONNX graph, so no float preprocessing can
+drift between training and serving. Each model file records its CropSpec."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from facecheck.faces import Face
+
+MAX_ROLL_DEGREES = 45.0
+
+
+@dataclass(frozen=True)
+class CropSpec:
+    scale: float
+    size: int
+
+    def to_metadata(self) -> dict[str, str]:
+        return {"crop_scale": str(self.scale), "crop_size": str(self.size)}
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, str]) -> CropSpec:
+        return cls(scale=float(meta["crop_scale"]), size=int(meta["crop_size"]))
+
+
+def roll_degrees(face: Face) -> float:
+    left, right = sorted(face.landmarks[:2].tolist())  # eyes, by x
+    angle = math.degrees(math.atan2(right[1] - left[1], right[0] - left[0]))
+    return max(-MAX_ROLL_DEGREES, min(MAX_ROLL_DEGREES, angle))
+
+
+def crop_matrix(face: Face, spec: CropSpec) -> np.ndarray:
+    """2x3 affine matrix from image coordinates to crop coordinates."""
+    x, y, w, h = face.box.tolist()
+    side = max(w, h) * spec.scale
+    zoom = spec.size / side
+    matrix = cv2.getRotationMatrix2D((x + w / 2, y + h / 2), roll_degrees(face), zoom)
+    matrix[0, 2] += spec.size / 2 - (x + w / 2)
+    matrix[1, 2] += spec.size / 2 - (y + h / 2)
+    return matrix
+
+
+def crop_face(image: np.ndarray, face: Face, spec: CropSpec) -> np.ndarray:
+    matrix = crop_matrix(face, spec)
+    zoom = math.hypot(matrix[0, 0], matrix[0, 1])
+    if zoom < 0.5:
+        # Area-downscale the region first: warpAffine alone would alias.
+        image, matrix = _shrink_region(image, matrix, spec.size, 2 * zoom)
+    return cv2.warpAffine(
+        image,
+        matrix,
+        (spec.size, spec.size),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0, 0, 0),
+    )
+
+
+def landmarks_in_crop(face: Face, spec: CropSpec) -> np.ndarray:
+    matrix = crop_matrix(face, spec)
+    points = np.hstack([face.landmarks, np.ones((5, 1), np.float32)])
+    return (points @ matrix.T).astype(np.float32)
+
+
+def _shrink_region(
+    image: np.ndarray, matrix: np.ndarray, size: int, factor: float
+) -> tuple[np.ndarray, np.ndarray]:
+    inverse = cv2.invertAffineTransform(matrix)
+    corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], np.float64)
+    mapped = corners @ inverse.T
+    h, w = image.shape[:2]
+    x0, y0 = (max(0, int(math.floor(v))) for v in mapped.min(axis=0))
+    x1 = min(w, int(math.ceil(mapped[:, 0].max())) + 1)
+    y1 = min(h, int(math.ceil(mapped[:, 1].max())) + 1)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return image, matrix
+    region = image[y0:y1, x0:x1]
+    new_w, new_h = max(1, round(region.shape[1] * factor)), max(1, round(region.shape[0] * factor))
+    small = cv2.resize(region, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    sx, sy = new_w / region.shape[1], new_h / region.shape[0]
+    # crop = M @ p, p = (q / s) + origin for q in the small region
+    adjusted = matrix.copy()
+    adjusted[:, 0] = matrix[:, 0] / sx
+    adjusted[:, 1] = matrix[:, 1] / sy
+    adjusted[:, 2] = matrix[:, 2] + matrix[:, 0] * x0 + matrix[:, 1] * y0
+    return small, adjusted

@@ -1,0 +1,49 @@
+"""What every model runner shares: load one ONNX file, score batches of crops."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import bentoml
+import numpy as np
+
+from facecheck.models import load_model
+from facecheck.settings import Settings
+
+logger = logging.getLogger("facecheck.runners")
+
+# Adaptive batching: a batch closes at this size or after this wait, whichever first
+# (measured in docs/performance.md).
+MAX_BATCH_SIZE = 16
+MAX_LATENCY_MS = 200
+ORT_THREADS = int(os.environ.get("FACECHECK_RUNNER_THREADS", "1"))
+# The front's client to a runner recycles its connection pool every `max_requests`
+# calls and closes the old pool under calls still in flight: ServerDisconnectedError
+# (HTTP 500) on about 3 % of requests under load. Never recycle; see README.
+RUNNER_CONNECTION = {"max_requests": 2**31 - 1, "max_age": 10.0**9}
+RUNNER_CONFIG = {
+    "workers": 1,
+    "traffic": {"timeout": 30},
+    "runner_connection": RUNNER_CONNECTION,
+}
+
+
+class OnnxRunner:
+    model_file: str = ""
+
+    def __init__(self) -> None:
+        self.model = load_model(Settings.from_env().models_dir, self.model_file, ORT_THREADS)
+        if self.model is None:
+            logger.error("%s not found: this check answers 503 until it is installed", self.model_file)
+
+    @bentoml.api(batchable=True, max_batch_size=MAX_BATCH_SIZE, max_latency_ms=MAX_LATENCY_MS)
+    def score(self, crops: np.ndarray) -> np.ndarray:
+        """N x S x S x 3 uint8 crops -> N probabilities."""
+        if self.model is None:
+            raise bentoml.exceptions.ServiceUnavailable(f"{self.model_file} is not installed")
+        return self.model(crops)
+
+    @bentoml.api
+    def ready(self) -> bool:
+        return self.model is not None

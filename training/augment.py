@@ -1,0 +1,279 @@
+"""Augmentations on uint8 BGR crops: capture-condition jitter shared by both models,
+synthetic presentation attacks (print, replay) for liveness, and Self-Blended
+Images (Shiohara & Yamasaki, CVPR 2022) for deepfake.
+
+All functions take and return HxWx3 uint8 BGR arrays and draw from the `rng` given."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+Rng = np.random.Generator
+
+
+def _u8(x: np.ndarray) -> np.ndarray:
+    return np.clip(x, 0, 255).astype(np.uint8)
+
+
+def jpeg(img: np.ndarray, rng: Rng, lo: int = 30, hi: int = 95) -> np.ndarray:
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(lo, hi + 1))])
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else img
+
+
+def rescale(img: np.ndarray, rng: Rng, lo: float = 0.3, hi: float = 0.9) -> np.ndarray:
+    """Down- then up-scale: a lower-resolution camera or a smaller face."""
+    h, w = img.shape[:2]
+    f = rng.uniform(lo, hi)
+    small = cv2.resize(img, (max(8, int(w * f)), max(8, int(h * f))), interpolation=cv2.INTER_AREA)
+    interp = [cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_NEAREST][rng.integers(3)]
+    return cv2.resize(small, (w, h), interpolation=interp)
+
+
+def color_jitter(img: np.ndarray, rng: Rng, strength: float = 1.0) -> np.ndarray:
+    x = img.astype(np.float32)
+    x = x * rng.uniform(1 - 0.35 * strength, 1 + 0.35 * strength)  # brightness
+    mean = x.mean()
+    x = (x - mean) * rng.uniform(1 - 0.3 * strength, 1 + 0.3 * strength) + mean  # contrast
+    x = x * rng.uniform(1 - 0.08 * strength, 1 + 0.08 * strength, size=3)  # white balance
+    grey = x.mean(axis=2, keepdims=True)
+    x = grey + (x - grey) * rng.uniform(1 - 0.3 * strength, 1 + 0.3 * strength)  # saturation
+    gamma = rng.uniform(1 - 0.25 * strength, 1 + 0.25 * strength)
+    return _u8(255.0 * (np.clip(x, 0, 255) / 255.0) ** gamma)
+
+
+def blur(img: np.ndarray, rng: Rng, max_sigma: float = 1.5) -> np.ndarray:
+    return cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, max_sigma))
+
+
+def noise(img: np.ndarray, rng: Rng, max_sigma: float = 8.0) -> np.ndarray:
+    return _u8(img + rng.normal(0, rng.uniform(1, max_sigma), img.shape))
+
+
+def sharpen(img: np.ndarray, rng: Rng) -> np.ndarray:
+    soft = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.8, 2.0))
+    return _u8(
+        cv2.addWeighted(
+            img.astype(np.float32),
+            1 + rng.uniform(0.3, 1.0),
+            soft.astype(np.float32),
+            -rng.uniform(0.3, 1.0),
+            0,
+        )
+    )
+
+
+def small_affine(
+    img: np.ndarray, rng: Rng, shift: float = 0.04, zoom: float = 0.06, deg: float = 6
+) -> np.ndarray:
+    h, w = img.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-deg, deg), rng.uniform(1 - zoom, 1 + zoom))
+    m[:, 2] += rng.uniform(-shift, shift, 2) * (w, h)
+    return cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_CONSTANT)
+
+
+def capture(img: np.ndarray, rng: Rng) -> np.ndarray:
+    """Camera, lighting and transport variation applied to every class alike, so that
+    resolution, sharpness, codec and brightness carry no label."""
+    if rng.random() < 0.5:
+        img = img[:, ::-1].copy()
+    if rng.random() < 0.3:
+        img = small_affine(img, rng)
+    if rng.random() < 0.8:
+        img = color_jitter(img, rng)
+    if rng.random() < 0.4:
+        img = rescale(img, rng, 0.35, 0.95)
+    if rng.random() < 0.2:
+        img = blur(img, rng)
+    elif rng.random() < 0.15:
+        img = sharpen(img, rng)
+    if rng.random() < 0.2:
+        img = noise(img, rng)
+    if rng.random() < 0.6:
+        img = jpeg(img, rng)
+    return img
+
+
+# --- presentation attacks -------------------------------------------------------------
+
+
+def _glare(img: np.ndarray, rng: Rng, max_gain: float) -> np.ndarray:
+    h, w = img.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+    sx, sy = rng.uniform(0.1, 0.6) * w, rng.uniform(0.1, 0.6) * h
+    blob = np.exp(-(((xx - cx) / sx) ** 2 + ((yy - cy) / sy) ** 2))
+    return _u8(img + (rng.uniform(0.2, 1.0) * max_gain * 255 * blob)[..., None])
+
+
+def _border(img: np.ndarray, rng: Rng, colour: tuple[int, int, int], max_frac: float) -> np.ndarray:
+    """A band of paper edge or screen bezel along one to three sides."""
+    out = img.copy()
+    h, w = img.shape[:2]
+    for side in rng.choice(4, size=int(rng.integers(1, 4)), replace=False):
+        t = int(rng.uniform(0.03, max_frac) * (h if side < 2 else w))
+        c = np.clip(np.array(colour) + rng.normal(0, 12, 3), 0, 255)
+        if side == 0:
+            out[:t] = c
+        elif side == 1:
+            out[h - t :] = c
+        elif side == 2:
+            out[:, :t] = c
+        else:
+            out[:, w - t :] = c
+    return out
+
+
+def print_attack(img: np.ndarray, rng: Rng) -> np.ndarray:
+    """A face printed on paper and re-captured: halftone, reduced gamut, paper
+    texture, defocus, specular sheen, sometimes the paper's edge."""
+    h, w = img.shape[:2]
+    x = img.astype(np.float32)
+    if rng.random() < 0.7:  # halftone: threshold each ink against a rotated dot screen
+        period = rng.uniform(2.0, 4.5)
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        screens = []
+        for angle in np.deg2rad([15, 75, 0]) + rng.uniform(0, np.pi / 4):
+            u = xx * np.cos(angle) + yy * np.sin(angle)
+            v = -xx * np.sin(angle) + yy * np.cos(angle)
+            screens.append((np.cos(2 * np.pi * u / period) * np.cos(2 * np.pi * v / period) + 1) * 127.5)
+        dots = np.where(x > np.stack(screens, axis=2), 255.0, 0.0)
+        dots = cv2.GaussianBlur(dots, (0, 0), rng.uniform(0.5, 1.2))
+        x = x * (1 - (mix := rng.uniform(0.15, 0.5))) + dots * mix
+    # reduced gamut: ink never reaches paper white or true black, colours desaturate
+    grey = x.mean(axis=2, keepdims=True)
+    x = grey + (x - grey) * rng.uniform(0.55, 0.95)
+    black, white = rng.uniform(10, 45), rng.uniform(200, 245)
+    x = black + x / 255.0 * (white - black)
+    x = x * np.array([rng.uniform(0.9, 1.0), rng.uniform(0.95, 1.02), rng.uniform(0.98, 1.06)])
+    # paper texture: fine grain and low-frequency unevenness
+    grain = rng.normal(0, rng.uniform(2, 7), (h, w, 1))
+    lowfreq = cv2.resize(rng.normal(0, 1, (6, 6)).astype(np.float32), (w, h))[..., None]
+    x = x + grain + lowfreq * rng.uniform(2, 10)
+    out = _u8(x)
+    if rng.random() < 0.7:
+        out = blur(out, rng, 1.8)
+    if rng.random() < 0.5:
+        out = _glare(out, rng, 0.5)
+    if rng.random() < 0.3:
+        out = _border(out, rng, (235, 235, 235), 0.15)
+    return out
+
+
+def replay_attack(img: np.ndarray, rng: Rng) -> np.ndarray:
+    """A face shown on a phone or monitor and re-captured: subpixel grid resampled
+    into moire, screen gamma and colour cast, glare, sometimes the bezel."""
+    h, w = img.shape[:2]
+    # show the image on an RGB-stripe pixel grid, then re-sample it with a slight
+    # rotation and scale mismatch: aliasing produces real moire
+    k = int(rng.integers(3, 6))
+    big = cv2.resize(img, (w * k, h * k), interpolation=cv2.INTER_NEAREST).astype(np.float32)
+    stripe = np.zeros((1, k, 3), np.float32)
+    for c, channel in enumerate((2, 1, 0)):  # BGR storage, R G B subpixels
+        stripe[0, c * k // 3 : (c + 1) * k // 3, channel] = 1.0
+    grid = np.tile(stripe, (h * k, w, 1))
+    grid[np.arange(h * k) % k == k - 1] *= rng.uniform(0.2, 0.7)  # dark row gaps
+    big = big * (grid * rng.uniform(0.6, 1.0) + (1 - rng.uniform(0.6, 1.0)))
+    m = cv2.getRotationMatrix2D((w * k / 2, h * k / 2), rng.uniform(-4, 4), rng.uniform(0.97, 1.05))
+    big = cv2.warpAffine(big, m, (w * k, h * k), borderMode=cv2.BORDER_REFLECT)
+    x = cv2.resize(big, (w, h), interpolation=cv2.INTER_LINEAR if rng.random() < 0.5 else cv2.INTER_AREA)
+    x = x * (float(np.percentile(img, 99)) / max(1.0, float(np.percentile(x, 99))))
+    strength = rng.uniform(0.1, 0.45)  # real moire is faint; the screen's tone carries more
+    x = img.astype(np.float32) * (1 - strength) + x * strength
+    # screen tone: gamma, cast (cool monitor or warm night-mode phone), lifted blacks
+    x = 255.0 * (np.clip(x, 0, 255) / 255.0) ** rng.uniform(0.7, 1.3)
+    cast = rng.choice([np.array([1.12, 1.04, 0.9]), np.array([0.85, 0.97, 1.12]), np.ones(3)])
+    x = x * cast * rng.uniform(0.95, 1.05, 3)
+    x = rng.uniform(5, 35) + x * rng.uniform(0.75, 0.95)
+    out = _u8(x)
+    if rng.random() < 0.5:
+        out = _glare(out, rng, 0.6)
+    if rng.random() < 0.3:
+        out = _border(out, rng, (15, 15, 15), 0.2)
+    return out
+
+
+def _keep_padding(attacked: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """Crops of faces near an image edge carry black padding: keep it black, or the
+    model learns 'textured padding = attack'."""
+    valid = cv2.dilate((original.max(axis=2) > 0).astype(np.uint8), np.ones((3, 3), np.uint8))
+    return attacked * valid[..., None]
+
+
+def synthetic_attack(img: np.ndarray, rng: Rng, kind: str) -> np.ndarray:
+    attack = print_attack if kind == "print" else replay_attack
+    return _keep_padding(attack(img, rng), img)
+
+
+# --- self-blended images ----------------------------------------------------------------
+
+
+def face_mask(landmarks: np.ndarray, shape: tuple[int, int], rng: Rng) -> np.ndarray:
+    """A soft face-region mask from 5 landmarks: a hull over the eyes, nose, mouth
+    and points extrapolated to brows, cheeks and chin, deformed and blurred."""
+    h, w = shape
+    eyes, nose, mouth = landmarks[:2], landmarks[2], landmarks[3:5]
+    eye_c, mouth_c = eyes.mean(0), mouth.mean(0)
+    down = mouth_c - eye_c  # eye-to-mouth vector
+    across = eyes[1] - eyes[0]
+    up = eye_c - down * rng.uniform(0.5, 0.9)
+    chin = mouth_c + down * rng.uniform(0.4, 0.8)
+    cheek = rng.uniform(0.6, 1.0)
+    points = np.array(
+        [
+            *eyes,
+            nose,
+            *mouth,
+            up,
+            chin,
+            up - across * cheek * 0.8,
+            up + across * cheek * 0.8,
+            eye_c - across * cheek,
+            eye_c + across * cheek,
+            mouth_c - across * cheek * 0.9,
+            mouth_c + across * cheek * 0.9,
+            chin - across * 0.5,
+            chin + across * 0.5,
+        ],
+        np.float32,
+    )
+    scale = float(np.linalg.norm(across)) + 1.0
+    points += rng.normal(0, 0.08 * scale, points.shape)  # elastic-ish deformation
+    mask = np.zeros((h, w), np.float32)
+    cv2.fillConvexPoly(mask, cv2.convexHull(points.astype(np.int32)), 1.0)
+    if rng.random() < 0.5:
+        kernel = np.ones((3, 3), np.uint8)
+        op = cv2.erode if rng.random() < 0.5 else cv2.dilate
+        mask = op(mask, kernel, iterations=int(rng.integers(1, max(2, int(scale * 0.15)))))
+    sigma = rng.uniform(0.05, 0.25) * scale
+    mask = cv2.GaussianBlur(mask, (0, 0), sigma)
+    return mask / max(float(mask.max()), 1e-6)
+
+
+def _source_transform(img: np.ndarray, rng: Rng) -> np.ndarray:
+    """SBI's source-target generator: colour and frequency changes to one copy."""
+    out = color_jitter(img, rng, strength=rng.uniform(0.2, 0.6))
+    r = rng.random()
+    if r < 0.3:
+        out = rescale(out, rng, 0.4, 0.9)
+    elif r < 0.5:
+        out = sharpen(out, rng)
+    elif r < 0.65:
+        out = blur(out, rng, 1.2)
+    # location: a small resize and shift of the source face
+    h, w = img.shape[:2]
+    m = np.float32(
+        [
+            [rng.uniform(0.95, 1.05), 0, rng.uniform(-0.03, 0.03) * w],
+            [0, rng.uniform(0.95, 1.05), rng.uniform(-0.03, 0.03) * h],
+        ]
+    )
+    return cv2.warpAffine(out, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+
+
+def self_blend(img: np.ndarray, landmarks: np.ndarray, rng: Rng) -> np.ndarray:
+    source = _source_transform(img, rng)
+    mask = face_mask(landmarks, img.shape[:2], rng)
+    mask *= rng.choice([0.25, 0.5, 0.75, 1.0, 1.0, 1.0])
+    mask = mask[..., None]
+    return _u8(source.astype(np.float32) * mask + img.astype(np.float32) * (1 - mask))

@@ -1,0 +1,131 @@
+"""Manifests and face crops for training, through the serving pipeline.
+
+Each image goes through the same decode, detector and crop functions as a request
+does; the crops are cached under .cache/ (outside git: the data never enters the
+project)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import multiprocessing
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from facecheck.faces import YuNetDetector
+from facecheck.images import ImageError, decode_bytes
+from facecheck.preprocess import CropSpec, crop_face, landmarks_in_crop
+from facecheck.settings import PROJECT_ROOT
+
+
+def _data_root() -> Path:
+    """FACECHECK_DATA, else the shared folder beside the checkout (or the workspace's)."""
+    if "FACECHECK_DATA" in os.environ:
+        return Path(os.environ["FACECHECK_DATA"])
+    candidates = [PROJECT_ROOT.parent / "shared" / "data", Path("/work/shared/data")]
+    return next((c for c in candidates if c.exists()), candidates[0])
+
+
+DATA_ROOT = _data_root()
+CACHE_DIR = PROJECT_ROOT / ".cache"
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    label: str
+    kind: str
+    group: str
+    source: str
+    split: str
+
+
+def read_manifest(root: Path) -> list[Sample]:
+    with open(root / "manifest.csv", newline="") as f:
+        return [
+            Sample(root / r["path"], r["label"], r["kind"], r["group"], r["source"], r["split"])
+            for r in csv.DictReader(f)
+        ]
+
+
+def manifest_or_folder(path: Path) -> list[Sample]:
+    """A manifest.csv folder, or a folder of <label>/<kind?>/*.jpg|png for evaluation."""
+    if (path / "manifest.csv").exists():
+        return read_manifest(path)
+    samples = []
+    for file in sorted(path.rglob("*")):
+        if file.suffix.lower() in (".jpg", ".jpeg", ".png"):
+            parts = file.relative_to(path).parts
+            label = parts[0]
+            kind = parts[1] if len(parts) > 2 else label
+            samples.append(Sample(file, label, kind, parts[0], path.name, "test"))
+    return samples
+
+
+@dataclass
+class FaceCrops:
+    """Crops of the samples whose face was found, per CropSpec."""
+
+    samples: list[Sample]
+    crops: dict[CropSpec, np.ndarray]  # N x S x S x 3 uint8
+    landmarks: dict[CropSpec, np.ndarray]  # N x 5 x 2 float32, crop coordinates
+    missed: list[Sample]
+
+
+def _crop_one(args: tuple[Path, tuple[CropSpec, ...]]):
+    path, specs = args
+    try:
+        image = decode_bytes(path.read_bytes()).pixels
+    except ImageError:
+        return None
+    faces = _detector().detect(image)
+    if not faces:
+        return None
+    face = faces[0]  # training takes the largest face; serving's policy is stricter
+    return [(crop_face(image, face, s), landmarks_in_crop(face, s)) for s in specs]
+
+
+_DETECTOR: YuNetDetector | None = None
+
+
+def _detector() -> YuNetDetector:
+    global _DETECTOR
+    if _DETECTOR is None:
+        _DETECTOR = YuNetDetector()
+    return _DETECTOR
+
+
+def face_crops(samples: list[Sample], specs: tuple[CropSpec, ...], workers: int = 2) -> FaceCrops:
+    key = hashlib.sha256(
+        json.dumps([[str(s.path) for s in samples], [(c.scale, c.size) for c in specs]]).encode()
+    ).hexdigest()[:16]
+    cache = CACHE_DIR / f"crops-{key}.npz"
+    if cache.exists():
+        data = np.load(cache)
+        found = data["found"]
+        kept = [s for s, f in zip(samples, found, strict=True) if f]
+        missed = [s for s, f in zip(samples, found, strict=True) if not f]
+        return FaceCrops(
+            kept,
+            {c: data[f"crops{i}"] for i, c in enumerate(specs)},
+            {c: data[f"marks{i}"] for i, c in enumerate(specs)},
+            missed,
+        )
+    # spawn, not fork: a parent that has started torch's OpenMP pool makes forked
+    # children crawl
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        results = pool.map(_crop_one, [(s.path, specs) for s in samples], chunksize=32)
+    found = np.array([r is not None for r in results])
+    ok = [r for r in results if r is not None]
+    arrays = {}
+    for i, spec in enumerate(specs):
+        empty_crops = np.zeros((0, spec.size, spec.size, 3), np.uint8)
+        arrays[f"crops{i}"] = np.stack([r[i][0] for r in ok]) if ok else empty_crops
+        arrays[f"marks{i}"] = np.stack([r[i][1] for r in ok]) if ok else np.zeros((0, 5, 2), np.float32)
+    CACHE_DIR.mkdir(exist_ok=True)
+    np.savez(cache, found=found, **arrays)
+    return face_crops(samples, specs, workers)

@@ -1,0 +1,261 @@
+"""Evaluate a liveness or deepfake model on a labelled manifest or folder, through the
+serving preprocessing (decode, detect, select, crop, ONNX) or over HTTP against a
+running service. Prints the figures, writes a JSON report and a ROC/DET plot.
+
+    python -m training.evaluate liveness --data ../shared/data/liveness --split val
+    python -m training.evaluate deepfake --data ../shared/data/deepfake --split val
+    python -m training.evaluate liveness --data DIR --url http://127.0.0.1:5001 --key fc_...
+
+Liveness figures follow ISO/IEC 30107-3: APCER per attack type, BPCER, ACER (worst
+APCER and BPCER averaged), plus ROC AUC and BPCER at APCER 1 % and 5 %. Deepfake
+figures: AUC per fake kind, false-positive rate on real faces, detection rate per kind."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+BONA_FIDE_KINDS = {"live", "real"}
+
+
+# ---- metrics --------------------------------------------------------------------------------
+
+
+def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Probability that a random positive outscores a random negative (ties count half)."""
+    positive = positive.astype(bool)
+    pos, neg = scores[positive], scores[~positive]
+    if len(pos) == 0 or len(neg) == 0:
+        return float("nan")
+    order = np.argsort(np.concatenate([pos, neg]), kind="mergesort")
+    ranks = np.empty(len(order))
+    ranks[order] = np.arange(1, len(order) + 1)
+    allv = np.concatenate([pos, neg])
+    for v in np.unique(allv):  # average ranks of ties
+        tied = allv == v
+        if tied.sum() > 1:
+            ranks[tied] = ranks[tied].mean()
+    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def bona_fide_threshold(bona_fide_scores: np.ndarray, rate: float, bona_fide_high: bool) -> float:
+    """The threshold at which `rate` of bona fide samples are wrongly flagged."""
+    q = rate if bona_fide_high else 1 - rate
+    return float(np.quantile(bona_fide_scores, q))
+
+
+def calibrate(
+    onnx_path: Path, crops: np.ndarray, positive: np.ndarray, rate: float, bona_fide_high: bool
+) -> float:
+    from facecheck.models import FaceModel
+
+    scores = FaceModel(onnx_path, threads=2)(crops)
+    bona_fide = positive.astype(bool) if bona_fide_high else ~positive.astype(bool)
+    return bona_fide_threshold(scores[bona_fide], rate, bona_fide_high)
+
+
+def liveness_report(scores: np.ndarray, kinds: list[str], threshold: float) -> dict:
+    kinds_arr = np.array(kinds)
+    bona = np.isin(kinds_arr, list(BONA_FIDE_KINDS))
+    accepted = scores >= threshold
+    apcer = {k: float(accepted[kinds_arr == k].mean()) for k in sorted(set(kinds) - BONA_FIDE_KINDS)}
+    bpcer = float((~accepted[bona]).mean()) if bona.any() else float("nan")
+    attack_scores = np.sort(scores[~bona])
+
+    def bpcer_at_apcer(rate: float) -> float:
+        if not len(attack_scores) or not bona.any():
+            return float("nan")
+        # smallest threshold with at most `rate` of attacks accepted
+        k = int(np.floor(rate * len(attack_scores)))
+        thr = (
+            np.nextafter(attack_scores[len(attack_scores) - k - 1], np.inf)
+            if k < len(attack_scores)
+            else -np.inf
+        )
+        return float((scores[bona] < thr).mean())
+
+    return {
+        "threshold": threshold,
+        "counts": dict(Counter(kinds)),
+        "apcer": apcer,
+        "bpcer": bpcer,
+        "acer": (max(apcer.values(), default=0.0) + bpcer) / 2,
+        "roc_auc": roc_auc(scores, bona),
+        "bpcer_at_apcer_1pct": bpcer_at_apcer(0.01),
+        "bpcer_at_apcer_5pct": bpcer_at_apcer(0.05),
+    }
+
+
+def deepfake_report(scores: np.ndarray, kinds: list[str], threshold: float) -> dict:
+    kinds_arr = np.array(kinds)
+    real = np.isin(kinds_arr, list(BONA_FIDE_KINDS))
+    flagged = scores >= threshold
+    fake_kinds = sorted(set(kinds) - BONA_FIDE_KINDS)
+    return {
+        "threshold": threshold,
+        "counts": dict(Counter(kinds)),
+        "roc_auc": roc_auc(scores, ~real),
+        "auc_per_kind": {
+            k: roc_auc(scores[real | (kinds_arr == k)], (kinds_arr == k)[real | (kinds_arr == k)])
+            for k in fake_kinds
+        },
+        "false_positive_rate_real": float(flagged[real].mean()) if real.any() else float("nan"),
+        "detection_rate_per_kind": {k: float(flagged[kinds_arr == k].mean()) for k in fake_kinds},
+    }
+
+
+def plot_roc(scores: np.ndarray, kinds: list[str], task: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kinds_arr = np.array(kinds)
+    real = np.isin(kinds_arr, list(BONA_FIDE_KINDS))
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for kind in sorted(set(kinds) - BONA_FIDE_KINDS):
+        sel = real | (kinds_arr == kind)
+        s, neg = scores[sel], real[sel]
+        if task == "deepfake":
+            s = -s  # higher deepfake score = fake; orient so "accepted as bona fide" is high
+        thresholds = np.unique(s)[::-1]
+        far = [(s[~neg] >= t).mean() for t in thresholds]  # attacks accepted
+        frr = [(s[neg] < t).mean() for t in thresholds]  # bona fide rejected
+        ax.plot(far, 1 - np.array(frr), label=f"{kind} (n={int((~neg).sum())})")
+    ax.plot([0, 1], [0, 1], "k:", lw=0.5)
+    ax.set_xlabel("attack / fake accepted as bona fide (APCER, miss rate)")
+    ax.set_ylabel("bona fide accepted (1 - BPCER, 1 - FPR)")
+    ax.set_title(f"{task} ROC")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# ---- scoring --------------------------------------------------------------------------------
+
+
+def score_locally(task: str, files: list[Path], models_dir: Path) -> tuple[list[float | None], str]:
+    """Scores through the serving pipeline; None where the service would not judge."""
+    from facecheck.faces import FaceNotUsable, YuNetDetector
+    from facecheck.images import ImageError, decode_bytes
+    from facecheck.models import DEEPFAKE_FILE, LIVENESS_FILE, FaceModel
+    from facecheck.pipeline import locate_face, model_crops
+    from facecheck.settings import Settings
+
+    model = FaceModel(models_dir / (LIVENESS_FILE if task == "liveness" else DEEPFAKE_FILE), threads=2)
+    detector, settings = YuNetDetector(), Settings.from_env()
+    scores: list[float | None] = []
+    reasons: Counter[str] = Counter()
+    for file in files:
+        try:
+            decoded = decode_bytes(file.read_bytes(), settings.max_image_pixels)
+            face = locate_face(decoded, detector, settings)
+        except ImageError:
+            scores.append(None)
+            reasons["corrupt"] += 1
+            continue
+        except FaceNotUsable as exc:
+            scores.append(None)
+            reasons[exc.reason] += 1
+            continue
+        crop = model_crops(decoded, face, [model.crop])[model.crop]
+        scores.append(float(model(crop)[0]))
+    return scores, json.dumps(dict(reasons)) + f" model threshold {model.threshold:.4f}"
+
+
+def score_over_http(task: str, files: list[Path], url: str, key: str) -> tuple[list[float | None], str]:
+    import requests
+
+    endpoint = f"{url.rstrip('/')}/{'liveness' if task == 'liveness' else 'deepfake'}"
+    scores: list[float | None] = []
+    statuses: Counter[int] = Counter()
+    with requests.Session() as http:
+        for file in files:
+            data = file.read_bytes()
+            mime = "png" if data.startswith(b"\x89PNG") else "jpeg"
+            body = {
+                "hash_id": key,
+                "selfie_image": f"data:image/{mime};base64,{base64.b64encode(data).decode()}",
+            }
+            resp = http.post(endpoint, json=body, timeout=60)
+            statuses[resp.status_code] += 1
+            payload = resp.json() if resp.status_code == 201 else {}
+            if "liveness_result" in payload and task == "liveness":
+                scores.append(payload["liveness_result"]["liveness_score"])
+            elif "deepfake_result" in payload and task == "deepfake":
+                scores.append(payload["deepfake_result"]["deepfake_score"])
+            else:
+                scores.append(None)
+    return scores, f"HTTP statuses {dict(statuses)}"
+
+
+def main() -> None:
+    from facecheck.settings import PROJECT_ROOT
+    from training.data import manifest_or_folder
+
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("task", choices=["liveness", "deepfake"])
+    parser.add_argument(
+        "--data", type=Path, required=True, help="folder with manifest.csv, or label/kind/*.jpg"
+    )
+    parser.add_argument("--split", default="val", help="manifest split to use (val, train, all)")
+    parser.add_argument("--models", type=Path, default=PROJECT_ROOT / "models")
+    parser.add_argument("--threshold", type=float, help="default: the model's (or the service's)")
+    parser.add_argument("--url", help="evaluate a running service instead of the model file")
+    parser.add_argument("--key", help="API key for --url")
+    parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports")
+    args = parser.parse_args()
+
+    samples = [s for s in manifest_or_folder(args.data) if args.split in ("all", s.split)]
+    if args.limit:
+        samples = samples[: args.limit]
+    files = [s.path for s in samples]
+    if args.url:
+        raw, note = score_over_http(args.task, files, args.url, args.key or "")
+    else:
+        raw, note = score_locally(args.task, files, args.models)
+    judged = [i for i, s in enumerate(raw) if s is not None]
+    scores = np.array([raw[i] for i in judged], np.float64)
+    kinds = [samples[i].kind for i in judged]
+    threshold = args.threshold
+    if threshold is None:
+        from facecheck.models import DEEPFAKE_FILE, LIVENESS_FILE, FaceModel
+
+        threshold = FaceModel(
+            args.models / (LIVENESS_FILE if args.task == "liveness" else DEEPFAKE_FILE)
+        ).threshold
+    report = (liveness_report if args.task == "liveness" else deepfake_report)(scores, kinds, threshold)
+    report |= {
+        "data": str(args.data),
+        "split": args.split,
+        "mode": "http" if args.url else "onnx",
+        "not_judged": len(raw) - len(judged),
+        "note": note,
+    }
+    sources = Counter(samples[i].source for i in judged)
+    report["per_source"] = {}
+    for source in sorted(sources):
+        idx = [j for j, i in enumerate(judged) if samples[i].source == source]
+        sub = (liveness_report if args.task == "liveness" else deepfake_report)(
+            scores[idx], [kinds[j] for j in idx], threshold
+        )
+        report["per_source"][source] = sub
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / f"{args.task}-{args.split}{'-http' if args.url else ''}"
+    Path(f"{stem}.json").write_text(json.dumps(report, indent=2))
+    plot_roc(scores, kinds, args.task, Path(f"{stem}.png"))
+    print(json.dumps({k: v for k, v in report.items() if k != "per_source"}, indent=2))
+    print(f"wrote {stem}.json and {stem}.png")
+
+
+if __name__ == "__main__":
+    main()

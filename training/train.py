@@ -1,0 +1,260 @@
+"""Train one facecheck model, export it to ONNX, calibrate it on val, write its card.
+
+    python -m training.train liveness
+    python -m training.train deepfake
+    python -m training.train liveness --steps=20 --limit=64 --out=/tmp/x   (smoke run)
+
+Configuration is the plain values below; any of them can be overridden as --name=value.
+Seeds are fixed: the same command gives the same model on the same machine."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from facecheck.models import DEEPFAKE_FILE, LIVENESS_FILE
+from facecheck.preprocess import CropSpec
+from facecheck.settings import PROJECT_ROOT
+from training import augment
+from training.data import DATA_ROOT, FaceCrops, face_crops, read_manifest
+from training.evaluate import calibrate, roc_auc
+from training.export import export_onnx, set_metadata
+from training.model import deepfake_model, liveness_model
+
+# ---- configuration --------------------------------------------------------------------
+task = "liveness"  # first positional argument: liveness | deepfake
+seed = 1234
+steps = 3000
+batch_size = 32
+lr = 1e-3
+weight_decay = 1e-4
+frozen_blocks = 4  # early Lite0 blocks kept at their ImageNet weights (speed on 2 cores)
+eval_every = 250
+limit = 0  # >0: use only this many images per split (smoke tests)
+out = str(PROJECT_ROOT / "models")
+threads = 2
+# per-task values that replace the ones above (before command-line overrides)
+TASK_DEFAULTS = {"liveness": {"steps": 2000}, "deepfake": {"steps": 2400, "frozen_blocks": 6}}
+LIVENESS_CROP = CropSpec(scale=1.4, size=112)
+LIVENESS_SOURCE_CROP = CropSpec(scale=1.4, size=224)  # synthetic attacks are made at 2x, then shrunk
+DEEPFAKE_CROP = CropSpec(scale=1.3, size=224)
+LIVENESS_TARGET_BPCER = 0.03  # threshold: 3 % of val bona fide rejected
+DEEPFAKE_TARGET_FPR = 0.03  # threshold: 3 % of val real faces flagged
+# ----------------------------------------------------------------------------------------
+
+
+def apply_overrides(argv: list[str]) -> None:
+    positional = [a for a in argv if not a.startswith("--")]
+    if positional:
+        globals()["task"] = positional[0]
+    globals().update(TASK_DEFAULTS.get(task, {}))
+    for arg in argv:
+        if not arg.startswith("--"):
+            continue
+        key, _, value = arg[2:].partition("=")
+        if key not in globals() or key.isupper():
+            raise SystemExit(f"unknown setting {key}")
+        default = globals()[key]
+        globals()[key] = type(default)(value) if not isinstance(default, bool) else value == "1"
+
+
+def _subset(samples: list, n: int, rng: np.random.Generator) -> list:
+    if n <= 0 or len(samples) <= n:
+        return samples
+    return [samples[i] for i in sorted(rng.choice(len(samples), n, replace=False))]
+
+
+@dataclass
+class Pool:
+    crops: np.ndarray
+    marks: np.ndarray | None = None
+    kinds: list[str] | None = None
+
+
+def _pool(fc: FaceCrops, spec: CropSpec, keep) -> Pool:
+    idx = [i for i, s in enumerate(fc.samples) if keep(s)]
+    return Pool(fc.crops[spec][idx], fc.landmarks[spec][idx], [fc.samples[i].kind for i in idx])
+
+
+# ---- liveness -----------------------------------------------------------------------------
+
+
+class LivenessBatches:
+    """Half bona fide (liveness live frames and deepfake-set real faces, equally), half
+    attacks (real print/replay crops, and print/replay synthesised from bona fide)."""
+
+    def __init__(self, rng: np.random.Generator):
+        specs = (LIVENESS_CROP, LIVENESS_SOURCE_CROP)
+        live_set = face_crops(
+            _subset([s for s in read_manifest(DATA_ROOT / "liveness") if s.split == "train"], limit, rng),
+            specs,
+        )
+        real_faces = [
+            s for s in read_manifest(DATA_ROOT / "deepfake") if s.split == "train" and s.label == "real"
+        ]
+        extra = face_crops(_subset(real_faces, limit, rng), specs)
+        self.live = [_pool(live_set, spec, lambda s: s.label == "live") for spec in specs]
+        self.extra = [_pool(extra, spec, lambda s: True) for spec in specs]
+        self.attacks = _pool(live_set, LIVENESS_CROP, lambda s: s.label == "attack")
+        self.rng = rng
+
+    def _bona_fide(self, big: bool) -> np.ndarray:
+        pool = (self.live if self.rng.random() < 0.5 else self.extra)[int(big)]
+        return pool.crops[self.rng.integers(len(pool.crops))]
+
+    def sample(self) -> tuple[np.ndarray, float]:
+        rng, size = self.rng, LIVENESS_CROP.size
+        r = rng.random()
+        if r < 0.5:
+            if rng.random() < 0.5:
+                crop = self._bona_fide(big=False)
+            else:
+                crop = cv2.resize(self._bona_fide(big=True), (size, size), interpolation=cv2.INTER_AREA)
+            label = 1.0
+        elif r < 0.7 and len(self.attacks.crops):
+            crop, label = self.attacks.crops[rng.integers(len(self.attacks.crops))], 0.0
+        else:
+            kind = "print" if rng.random() < 0.5 else "replay"
+            big = augment.synthetic_attack(self._bona_fide(big=True), rng, kind)
+            crop, label = cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA), 0.0
+        return augment.capture(crop, rng), label
+
+
+def liveness_val(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    samples = _subset([s for s in read_manifest(DATA_ROOT / "liveness") if s.split == "val"], limit, rng)
+    fc = face_crops(samples, (LIVENESS_CROP,))
+    labels = np.array([s.label == "live" for s in fc.samples], np.float32)
+    return fc.crops[LIVENESS_CROP], labels, [s.kind for s in fc.samples]
+
+
+# ---- deepfake -----------------------------------------------------------------------------
+
+
+class DeepfakeBatches:
+    """Half real faces; a quarter real fakes (face swaps and GAN faces, equally); a
+    quarter self-blended images made from the real faces."""
+
+    def __init__(self, rng: np.random.Generator):
+        samples = _subset(
+            [s for s in read_manifest(DATA_ROOT / "deepfake") if s.split == "train"], limit, rng
+        )
+        fc = face_crops(samples, (DEEPFAKE_CROP,))
+        self.real = _pool(fc, DEEPFAKE_CROP, lambda s: s.label == "real")
+        self.fakes = {
+            kind: _pool(fc, DEEPFAKE_CROP, lambda s, k=kind: s.kind == k) for kind in ("faceswap", "gan")
+        }
+        self.fakes = {k: p for k, p in self.fakes.items() if len(p.crops)}
+        self.rng = rng
+
+    def sample(self) -> tuple[np.ndarray, float]:
+        rng = self.rng
+        r = rng.random()
+        i = rng.integers(len(self.real.crops))
+        if r < 0.5:
+            crop, label = self.real.crops[i], 0.0
+        elif r < 0.75 and self.fakes:
+            pool = list(self.fakes.values())[rng.integers(len(self.fakes))]
+            crop, label = pool.crops[rng.integers(len(pool.crops))], 1.0
+        else:
+            assert self.real.marks is not None
+            crop, label = augment.self_blend(self.real.crops[i], self.real.marks[i], rng), 1.0
+        return augment.capture(crop, rng), label
+
+
+def deepfake_val(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    samples = _subset([s for s in read_manifest(DATA_ROOT / "deepfake") if s.split == "val"], limit, rng)
+    fc = face_crops(samples, (DEEPFAKE_CROP,))
+    labels = np.array([s.label == "fake" for s in fc.samples], np.float32)
+    return fc.crops[DEEPFAKE_CROP], labels, [s.kind for s in fc.samples]
+
+
+# ---- loop ---------------------------------------------------------------------------------
+
+
+def predict(model: torch.nn.Module, crops: np.ndarray) -> np.ndarray:
+    model.eval()
+    with torch.no_grad():
+        out = [torch.sigmoid(model(torch.from_numpy(crops[i : i + 64]))) for i in range(0, len(crops), 64)]
+    return torch.cat(out).numpy() if out else np.zeros(0, np.float32)
+
+
+def set_frozen(model: torch.nn.Module, n_blocks: int) -> list[torch.nn.Module]:
+    frozen = [model.backbone._conv_stem, model.backbone._bn0, *model.backbone._blocks[:n_blocks]]
+    for module in frozen:
+        for p in module.parameters():
+            p.requires_grad = False
+    return frozen
+
+
+def main() -> None:
+    apply_overrides(sys.argv[1:])
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    rng = np.random.default_rng(seed)
+    started = time.time()
+    if task == "liveness":
+        batches, (val_x, val_y, _) = LivenessBatches(rng), liveness_val(rng)
+        model, crop, filename = liveness_model(), LIVENESS_CROP, LIVENESS_FILE
+    elif task == "deepfake":
+        batches, (val_x, val_y, _) = DeepfakeBatches(rng), deepfake_val(rng)
+        model, crop, filename = deepfake_model(), DEEPFAKE_CROP, DEEPFAKE_FILE
+    else:
+        raise SystemExit(f"unknown task {task}")
+    print(f"data ready in {time.time() - started:.0f}s; val {len(val_y)} crops", flush=True)
+    model.load_imagenet()
+    frozen = set_frozen(model, frozen_blocks)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps, pct_start=0.1)
+    history = []
+    for step in range(1, steps + 1):
+        model.train()
+        for module in frozen:
+            module.eval()  # keep ImageNet batch-norm statistics in the frozen blocks
+        pairs = [batches.sample() for _ in range(batch_size)]
+        x = torch.from_numpy(np.stack([p[0] for p in pairs]))
+        y = torch.tensor([p[1] for p in pairs])
+        loss = F.binary_cross_entropy_with_logits(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        if step % 50 == 0:
+            print(f"step {step}/{steps} loss {loss.item():.4f} {time.time() - started:.0f}s", flush=True)
+        if step % eval_every == 0 or step == steps:
+            auc = roc_auc(predict(model, val_x), val_y)
+            history.append({"step": step, "val_auc": auc})
+            print(f"step {step} val AUC {auc:.4f}", flush=True)
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    onnx_path = out_dir / filename
+    parity = export_onnx(model, crop, onnx_path, task, check_crops=val_x[:64])
+    bona_fide_high = task == "liveness"  # liveness scores bona fide high, deepfake scores fakes high
+    rate = LIVENESS_TARGET_BPCER if bona_fide_high else DEEPFAKE_TARGET_FPR
+    threshold = calibrate(onnx_path, val_x, val_y, rate, bona_fide_high)
+    set_metadata(onnx_path, {"threshold": f"{threshold:.6f}"})
+    summary = {
+        "task": task,
+        "steps": steps,
+        "onnx_parity_max_abs": parity,
+        "batch_size": batch_size,
+        "seed": seed,
+        "threshold": threshold,
+        "wall_seconds": round(time.time() - started),
+        "history": history,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    (out_dir / f"{task}.train.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary), flush=True)
+
+
+if __name__ == "__main__":
+    main()
