@@ -3,7 +3,6 @@ SQLite file, and selfies built from the developer data in ../shared/data."""
 
 from __future__ import annotations
 
-import base64
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,10 +13,12 @@ import pytest
 
 from bench.launcher import RunningService, start_service
 from facecheck.settings import PROJECT_ROOT
+from tests.imaging import data_url, jpeg_bytes
 from training.data import DATA_ROOT
 
 os.environ["BENTOML_DO_NOT_TRACK"] = "True"
-SHIPPED_MODELS = PROJECT_ROOT / "models"
+# the models under test: the shipped ones unless FACECHECK_TEST_MODELS_DIR names others
+SHIPPED_MODELS = Path(os.environ.get("FACECHECK_TEST_MODELS_DIR", PROJECT_ROOT / "models"))
 
 
 @pytest.fixture(scope="session")
@@ -63,17 +64,6 @@ def data_file(relative: str) -> Path:
 LIVE_FRAME = "liveness/images/nuaa/live/0001/0001_00_00_01_109.jpg"
 
 
-def to_data_url(data: bytes) -> str:
-    mime = "png" if data.startswith(b"\x89PNG") else "jpeg"
-    return f"data:image/{mime};base64,{base64.b64encode(data).decode()}"
-
-
-def encode(image: np.ndarray, ext: str = ".jpg", quality: int = 92) -> bytes:
-    ok, buf = cv2.imencode(ext, image, [cv2.IMWRITE_JPEG_QUALITY, quality] if ext == ".jpg" else [])
-    assert ok
-    return buf.tobytes()
-
-
 @pytest.fixture(scope="session")
 def live_frame() -> np.ndarray:
     """A 640x480 NUAA webcam frame of a live person (one clear face)."""
@@ -84,4 +74,4 @@ def live_frame() -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def selfie(live_frame) -> str:
-    return to_data_url(encode(live_frame))
+    return data_url(jpeg_bytes(live_frame, 92))

@@ -54,7 +54,9 @@ def calibrate(
 ) -> float:
     from facecheck.models import FaceModel
 
-    scores = FaceModel(onnx_path, threads=2)(crops)
+    model = FaceModel(onnx_path, threads=2)
+    # in chunks: one batch of thousands of 224 px crops would need tens of GB
+    scores = np.concatenate([model(crops[i : i + 64]) for i in range(0, len(crops), 64)])
     bona_fide = positive.astype(bool) if bona_fide_high else ~positive.astype(bool)
     return bona_fide_threshold(scores[bona_fide], rate, bona_fide_high)
 
