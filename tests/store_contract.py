@@ -170,8 +170,7 @@ class StoreContract:
         fork = multiprocessing.get_context("fork")
         results = fork.Queue()
         children = [
-            fork.Process(target=_consume_in_child, args=(reopen, info.key_id, 30, results))
-            for _ in range(4)
+            fork.Process(target=_consume_in_child, args=(reopen, info.key_id, 30, results)) for _ in range(4)
         ]
         for child in children:
             child.start()

@@ -242,7 +242,9 @@ def main() -> None:
     parity = export_onnx(model, crop, onnx_path, task, check_crops=val_x[:64])
     bona_fide_high = task == "liveness"  # liveness scores bona fide high, deepfake scores fakes high
     rate = LIVENESS_TARGET_BPCER if bona_fide_high else DEEPFAKE_TARGET_FPR
-    calibration = np.isin(val_sources, LIVENESS_CALIBRATION_SOURCES) if bona_fide_high else np.ones(len(val_y), bool)
+    calibration = np.ones(len(val_y), bool)
+    if bona_fide_high:
+        calibration = np.isin(val_sources, LIVENESS_CALIBRATION_SOURCES)
     if not calibration.any():  # a smoke run's subset may miss those sources
         calibration[:] = True
     threshold = calibrate(onnx_path, val_x[calibration], val_y[calibration], rate, bona_fide_high)
