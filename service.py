@@ -128,14 +128,14 @@ class Facecheck:
             contract.STATUS_LIVE if live else contract.STATUS_NOT_LIVE, status_code=200 if live else 503
         )
 
-    @app.post("/liveness", openapi_extra=REQUEST_SCHEMA)
+    @app.post("/liveness", status_code=201, openapi_extra=REQUEST_SCHEMA)
     async def liveness(self, request: Request) -> JSONResponse:
         """Runs the checks that FACECHECK_LIVENESS_MODE names (liveness, both, deepfake)."""
         mode = self.settings.liveness_mode
         checks = ("liveness", "deepfake") if mode == "both" else (mode,)
         return await self._handle(request, "/liveness", checks)
 
-    @app.post("/deepfake", openapi_extra=REQUEST_SCHEMA)
+    @app.post("/deepfake", status_code=201, openapi_extra=REQUEST_SCHEMA)
     async def deepfake(self, request: Request) -> JSONResponse:
         return await self._handle(request, "/deepfake", ("deepfake",))
 
@@ -253,7 +253,7 @@ class Facecheck:
         except Exception:
             await self._release(key_id)
             logger.exception("runner call failed")
-            message = contract.MODEL_UNAVAILABLE.format(model="/".join(checks))
+            message = contract.CHECK_FAILED.format(model="/".join(checks))
             raise Rejected(contract.HTTP_UNAVAILABLE, {"error": message}, "runner_error") from None
         values = dict(zip(checks, (float(s[0]) for s in scores), strict=True))
         return Verdict(liveness=values.get("liveness"), deepfake=values.get("deepfake"))

@@ -27,6 +27,7 @@ NO_FACE = "No face found in the selfie image."
 FACE_TOO_SMALL = "The face in the selfie image is too small to judge."
 MULTIPLE_FACES = "More than one face in the selfie image; send a selfie with exactly one face."
 MODEL_UNAVAILABLE = "The {model} model is not loaded; this check is unavailable."
+CHECK_FAILED = "The {model} check failed; try again shortly."
 STORE_UNAVAILABLE = "The key store is unavailable; try again shortly."
 INTERNAL_ERROR = "Internal error; the request was not scored."
 
