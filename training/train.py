@@ -131,13 +131,6 @@ class LivenessBatches:
         return augment.capture(crop, rng), label
 
 
-def liveness_val(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    samples = _subset([s for s in read_manifest(DATA_ROOT / "liveness") if s.split == "val"], limit, rng)
-    fc = face_crops(samples, (LIVENESS_CROP,))
-    labels = np.array([s.label == "live" for s in fc.samples], np.float32)
-    return fc.crops[LIVENESS_CROP], labels, [s.source for s in fc.samples]
-
-
 # ---- deepfake -----------------------------------------------------------------------------
 
 
@@ -172,11 +165,14 @@ class DeepfakeBatches:
         return augment.capture(crop, rng), label
 
 
-def deepfake_val(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    samples = _subset([s for s in read_manifest(DATA_ROOT / "deepfake") if s.split == "val"], limit, rng)
-    fc = face_crops(samples, (DEEPFAKE_CROP,))
-    labels = np.array([s.label == "fake" for s in fc.samples], np.float32)
-    return fc.crops[DEEPFAKE_CROP], labels, [s.source for s in fc.samples]
+def val_crops(
+    dataset: str, spec: CropSpec, positive_label: str, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Crops, 0/1 labels (1 = `positive_label`) and sources of a dataset's val split."""
+    samples = _subset([s for s in read_manifest(DATA_ROOT / dataset) if s.split == "val"], limit, rng)
+    fc = face_crops(samples, (spec,))
+    labels = np.array([s.label == positive_label for s in fc.samples], np.float32)
+    return fc.crops[spec], labels, [s.source for s in fc.samples]
 
 
 # ---- loop ---------------------------------------------------------------------------------
@@ -204,10 +200,16 @@ def main() -> None:
     rng = np.random.default_rng(seed)
     started = time.time()
     if task == "liveness":
-        batches, (val_x, val_y, val_sources) = LivenessBatches(rng), liveness_val(rng)
+        batches, (val_x, val_y, val_sources) = (
+            LivenessBatches(rng),
+            val_crops("liveness", LIVENESS_CROP, "live", rng),
+        )
         model, crop, filename = liveness_model(), LIVENESS_CROP, LIVENESS_FILE
     elif task == "deepfake":
-        batches, (val_x, val_y, val_sources) = DeepfakeBatches(rng), deepfake_val(rng)
+        batches, (val_x, val_y, val_sources) = (
+            DeepfakeBatches(rng),
+            val_crops("deepfake", DEEPFAKE_CROP, "fake", rng),
+        )
         model, crop, filename = deepfake_model(), DEEPFAKE_CROP, DEEPFAKE_FILE
     else:
         raise SystemExit(f"unknown task {task}")
