@@ -18,6 +18,7 @@ from facecheck.settings import PROJECT_ROOT
 from facecheck.store.sqlite import SQLiteStore
 
 START_TIMEOUT_S = 90
+BIND_ATTEMPTS = 3
 
 
 def free_port() -> int:
@@ -83,7 +84,27 @@ def start_service(
     return once it answers HTTP (not necessarily live yet). `target` is what `bentoml serve`
     serves (the source's service, or a built bento's tag or folder), run from `cwd`."""
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    # free_port() only finds a port that was free a moment ago: another server (or a
+    # runner's own port) can take it before bentoml binds it. Then pick another.
+    for _ in range(BIND_ATTEMPTS):
+        service = _spawn(workdir, env or {}, target, cwd, free_port())
+        while time.monotonic() - service.started_at < START_TIMEOUT_S:
+            if service.process.poll() is not None:
+                if "Could not bind" in service.log():
+                    break
+                raise RuntimeError(f"bentoml serve exited:\n{service.log()}")
+            try:
+                requests.get(f"{service.url}/status_check", timeout=2)
+                return service
+            except (requests.ConnectionError, requests.Timeout):  # bound, workers not up yet
+                time.sleep(0.1)
+        else:
+            service.stop()
+            raise RuntimeError(f"service did not answer in {START_TIMEOUT_S}s:\n{service.log()}")
+    raise RuntimeError(f"no free port after {BIND_ATTEMPTS} attempts:\n{service.log()}")
+
+
+def _spawn(workdir: Path, env: dict[str, str], target: str, cwd: Path, port: int) -> RunningService:
     db_path = workdir / "facecheck.db"
     log_path = workdir / "serve.log"
     full_env = (
@@ -94,7 +115,7 @@ def start_service(
             "FACECHECK_DB_PATH": str(db_path),
             "BENTOML_HOME": str(workdir / "bentoml"),
         }
-        | (env or {})
+        | env
     )
     started = time.monotonic()
     with open(log_path, "wb") as log:
@@ -106,14 +127,4 @@ def start_service(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    service = RunningService(f"http://127.0.0.1:{port}", db_path, process, log_path, started)
-    while time.monotonic() - started < START_TIMEOUT_S:
-        if process.poll() is not None:
-            raise RuntimeError(f"bentoml serve exited:\n{service.log()}")
-        try:
-            requests.get(f"{service.url}/status_check", timeout=2)
-            return service
-        except (requests.ConnectionError, requests.Timeout):  # bound, workers not up yet
-            time.sleep(0.1)
-    service.stop()
-    raise RuntimeError(f"service did not answer in {START_TIMEOUT_S}s:\n{service.log()}")
+    return RunningService(f"http://127.0.0.1:{port}", db_path, process, log_path, started)
