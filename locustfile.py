@@ -6,7 +6,10 @@ base64 data URLs) as fast as the service answers.
 
 `python -m bench.run` does this for every mode, builds the selfies and writes the report.
 FACECHECK_BENCH_RPS_PER_USER caps each user's request rate (constant throughput; bench/soak.py);
-unset or 0, users send as fast as the service answers."""
+unset or 0, users send as fast as the service answers.
+
+Locust shares the machine's cores with the service, so users are FastHttpUser
+(geventhttpclient): the same requests for a fraction of python-requests' CPU."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import json
 import os
 from pathlib import Path
 
-from locust import HttpUser, constant, constant_throughput, task
+from locust import FastHttpUser, constant, constant_throughput, task
 
 SELFIES = Path(os.environ.get("FACECHECK_BENCH_SELFIES", "bench/out/selfies.json"))
 ENDPOINT = os.environ.get("FACECHECK_BENCH_ENDPOINT", "/liveness")
@@ -26,7 +29,7 @@ _bodies = [json.dumps({"hash_id": KEY, "selfie_image": url}) for url in json.loa
 _next_body = itertools.cycle(_bodies)
 
 
-class SelfieClient(HttpUser):
+class SelfieClient(FastHttpUser):
     wait_time = constant_throughput(RPS_PER_USER) if RPS_PER_USER > 0 else constant(0)
 
     @task

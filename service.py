@@ -160,6 +160,11 @@ class Facecheck:
                 {"error": contract.INTERNAL_ERROR},
                 "internal_error",
             )
+        if outcome == "store_unavailable":
+            # the store just failed: trying to record that in it would only add a second
+            # timeout to this request's wait
+            logger.error("request record lost: store unavailable (%s)", endpoint)
+            return JSONResponse(body, status_code=status)
         record = RequestRecord(
             key_id=key_id,
             endpoint=endpoint,

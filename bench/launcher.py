@@ -14,8 +14,8 @@ from pathlib import Path
 
 import requests
 
-from facecheck.settings import PROJECT_ROOT
-from facecheck.store.sqlite import SQLiteStore
+from facecheck.settings import PROJECT_ROOT, Settings
+from facecheck.store import Store, open_store
 
 START_TIMEOUT_S = 90
 BIND_ATTEMPTS = 3
@@ -34,9 +34,19 @@ class RunningService:
     process: subprocess.Popen
     log_path: Path
     started_at: float  # time.monotonic() at spawn
+    mongodb_uri: str = ""  # the service's store is MongoDB when set, else the SQLite file
+    mongodb_db: str = "facecheck"
 
-    def store(self) -> SQLiteStore:
-        return SQLiteStore(self.db_path, 5000)
+    def store(self) -> Store:
+        """The service's own store, opened the way the service opens it."""
+        return open_store(
+            Settings(
+                db_path=self.db_path,
+                mongodb_uri=self.mongodb_uri,
+                mongodb_db=self.mongodb_db,
+                store_timeout_ms=5000,
+            )
+        )
 
     def new_key(self, limit: int | None = None, name: str = "test") -> str:
         store = self.store()
@@ -107,8 +117,10 @@ def start_service(
 def _spawn(workdir: Path, env: dict[str, str], target: str, cwd: Path, port: int) -> RunningService:
     db_path = workdir / "facecheck.db"
     log_path = workdir / "serve.log"
+    # The store is what `env` says, never a MONGODB_URI that happens to be in this shell.
+    inherited = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "MONGODB_DB")}
     full_env = (
-        os.environ
+        inherited
         | {
             "BENTOML_DO_NOT_TRACK": "True",
             "FACECHECK_PORT": str(port),
@@ -127,4 +139,12 @@ def _spawn(workdir: Path, env: dict[str, str], target: str, cwd: Path, port: int
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    return RunningService(f"http://127.0.0.1:{port}", db_path, process, log_path, started)
+    return RunningService(
+        f"http://127.0.0.1:{port}",
+        db_path,
+        process,
+        log_path,
+        started,
+        mongodb_uri=full_env.get("MONGODB_URI", ""),
+        mongodb_db=full_env.get("MONGODB_DB", "facecheck"),
+    )

@@ -43,6 +43,7 @@ def test_train_command_smoke(task: str, size: int, tmp_path: Path) -> None:
         "--eval_every=3",
         "--batch_size=4",
         f"--out={tmp_path}",
+        f"--checkpoint_dir={tmp_path / 'checkpoints'}",
     )
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["steps"] == 3 and summary["onnx_parity_max_abs"] < 1e-4
@@ -51,6 +52,27 @@ def test_train_command_smoke(task: str, size: int, tmp_path: Path) -> None:
     assert 0.0 <= model.threshold <= 1.0 and model.threshold == pytest.approx(summary["threshold"], abs=1e-5)
     scores = model(np.zeros((2, size, size, 3), np.uint8))
     assert scores.shape == (2,) and np.all((0 <= scores) & (scores <= 1))
+
+
+def test_interrupted_run_resumes_to_the_same_model(tmp_path: Path) -> None:
+    """A run split in two sittings (--stop_after, then --resume=1) ends where one
+    uninterrupted run ends: same validation history, same threshold, same scores."""
+    common = ["training.train", "liveness", "--steps=4", "--limit=24", "--eval_every=2", "--batch_size=4"]
+    whole = json.loads(
+        run(*common, f"--out={tmp_path / 'whole'}", f"--checkpoint_dir={tmp_path / 'ck1'}").splitlines()[-1]
+    )
+    split = [*common, f"--out={tmp_path / 'split'}", f"--checkpoint_dir={tmp_path / 'ck2'}"]
+    first = run(*split, "--stop_after=2")
+    assert "stopped after step 2" in first and not (tmp_path / "split").exists()
+    resumed_out = run(*split, "--resume=1")
+    assert "at step 3" in resumed_out
+    resumed = json.loads(resumed_out.splitlines()[-1])
+    assert resumed["history"] == whole["history"] and len(whole["history"]) == 2
+    assert resumed["threshold"] == pytest.approx(whole["threshold"], abs=1e-6)
+    crops = np.random.default_rng(0).integers(0, 256, (4, 112, 112, 3), dtype=np.uint8)
+    a = FaceModel(tmp_path / "whole" / "liveness.onnx")(crops)
+    b = FaceModel(tmp_path / "split" / "liveness.onnx")(crops)
+    assert np.allclose(a, b, atol=1e-5)
 
 
 def test_evaluate_command_on_a_folder(tmp_path: Path) -> None:

@@ -100,8 +100,9 @@ def _detector() -> YuNetDetector:
 
 
 def face_crops(samples: list[Sample], specs: tuple[CropSpec, ...], workers: int = 2) -> FaceCrops:
+    detector = (_detector().long_side, _detector().confidence)  # crops follow the serving detector
     key = hashlib.sha256(
-        json.dumps([[str(s.path) for s in samples], [(c.scale, c.size) for c in specs]]).encode()
+        json.dumps([[str(s.path) for s in samples], [(c.scale, c.size) for c in specs], detector]).encode()
     ).hexdigest()[:16]
     cache = CACHE_DIR / f"crops-{key}.npz"
     if cache.exists():

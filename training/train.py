@@ -3,6 +3,7 @@
     python -m training.train liveness
     python -m training.train deepfake
     python -m training.train liveness --steps=20 --limit=64 --out=/tmp/x   (smoke run)
+    python -m training.train deepfake --resume=1   (continue an interrupted run from its checkpoint)
 
 Configuration is the plain values below; any of them can be overridden as --name=value.
 Seeds are fixed: the same command gives the same model on the same machine."""
@@ -41,6 +42,11 @@ eval_every = 250
 limit = 0  # >0: use only this many images per split (smoke tests)
 out = str(PROJECT_ROOT / "models")
 threads = 2
+# a checkpoint is written every eval_every steps; --resume=1 continues an interrupted run
+# from it (same command, same settings) exactly where it stopped
+checkpoint_dir = str(PROJECT_ROOT / ".cache" / "checkpoints")
+resume = False
+stop_after = 0  # >0: stop after this step, checkpoint kept, to split a long run into sittings
 # per-task values that replace the ones above (before command-line overrides)
 TASK_DEFAULTS = {"liveness": {}, "deepfake": {"steps": 1500, "frozen_blocks": 6}}
 LIVENESS_CROP = CropSpec(scale=2.0, size=112)
@@ -50,6 +56,9 @@ LIVENESS_TARGET_BPCER = 0.03  # threshold: 3 % of val bona fide rejected ...
 # ... on whole camera frames, as selfies arrive; pre-cut tight face crops (pyis_*) are
 # reported, not calibrated on (see models/liveness.md)
 LIVENESS_CALIBRATION_SOURCES = ("nuaa",)
+# what a deepfake training sample is: a real face, a real fake of each kind, or a
+# self-blended image made from a real face (face swaps are the hard, common case)
+DEEPFAKE_MIX = {"real": 0.5, "faceswap": 0.2, "gan": 0.1, "self_blend": 0.2}
 DEEPFAKE_TARGET_FPR = 0.03  # threshold: 3 % of val real faces flagged
 # ----------------------------------------------------------------------------------------
 
@@ -135,8 +144,7 @@ class LivenessBatches:
 
 
 class DeepfakeBatches:
-    """Half real faces; a quarter real fakes (face swaps and GAN faces, equally); a
-    quarter self-blended images made from the real faces."""
+    """Real faces, real fakes per kind and self-blended images, in DEEPFAKE_MIX shares."""
 
     def __init__(self, rng: np.random.Generator):
         samples = _subset(
@@ -152,16 +160,16 @@ class DeepfakeBatches:
 
     def sample(self) -> tuple[np.ndarray, float]:
         rng = self.rng
-        r = rng.random()
-        i = rng.integers(len(self.real.crops))
-        if r < 0.5:
-            crop, label = self.real.crops[i], 0.0
-        elif r < 0.75 and self.fakes:
-            pool = list(self.fakes.values())[rng.integers(len(self.fakes))]
+        what = list(DEEPFAKE_MIX)[rng.choice(len(DEEPFAKE_MIX), p=list(DEEPFAKE_MIX.values()))]
+        if what in self.fakes:
+            pool = self.fakes[what]
             crop, label = pool.crops[rng.integers(len(pool.crops))], 1.0
         else:
-            assert self.real.marks is not None
-            crop, label = augment.self_blend(self.real.crops[i], self.real.marks[i], rng), 1.0
+            i = rng.integers(len(self.real.crops))
+            crop, label = self.real.crops[i], 0.0
+            if what != "real":  # self_blend, or a fake kind missing from a small subset
+                assert self.real.marks is not None
+                crop, label = augment.self_blend(crop, self.real.marks[i], rng), 1.0
         return augment.capture(crop, rng), label
 
 
@@ -193,6 +201,31 @@ def set_frozen(model: torch.nn.Module, n_blocks: int) -> list[torch.nn.Module]:
     return frozen
 
 
+def save_checkpoint(path: Path, next_step: int, history: list[dict], model, optimizer, schedule, rng) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "next_step": next_step,
+        "history": history,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(),
+        "numpy_rng": rng.bit_generator.state,
+        "torch_rng": torch.get_rng_state(),
+    }
+    torch.save(state, path.with_suffix(".tmp"))
+    path.with_suffix(".tmp").replace(path)  # never leave a half-written checkpoint
+
+
+def load_checkpoint(path: Path, model, optimizer, schedule, rng) -> tuple[int, list[dict]]:
+    state = torch.load(path, weights_only=False)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
+    rng.bit_generator.state = state["numpy_rng"]
+    torch.set_rng_state(state["torch_rng"])
+    return state["next_step"], state["history"]
+
+
 def main() -> None:
     apply_overrides(sys.argv[1:])
     torch.manual_seed(seed)
@@ -219,8 +252,13 @@ def main() -> None:
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps, pct_start=0.1)
-    history = []
-    for step in range(1, steps + 1):
+    history: list[dict] = []
+    checkpoint = Path(checkpoint_dir) / f"{task}-{steps}-seed{seed}-limit{limit}.pt"
+    first_step = 1
+    if resume and checkpoint.exists():
+        first_step, history = load_checkpoint(checkpoint, model, optimizer, schedule, rng)
+        print(f"resumed from {checkpoint} at step {first_step}", flush=True)
+    for step in range(first_step, steps + 1):
         model.train()
         for module in frozen:
             module.eval()  # keep ImageNet batch-norm statistics in the frozen blocks
@@ -238,6 +276,11 @@ def main() -> None:
             auc = roc_auc(predict(model, val_x), val_y)
             history.append({"step": step, "val_auc": auc})
             print(f"step {step} val AUC {auc:.4f}", flush=True)
+            save_checkpoint(checkpoint, step + 1, history, model, optimizer, schedule, rng)
+        if step == stop_after:
+            save_checkpoint(checkpoint, step + 1, history, model, optimizer, schedule, rng)
+            print(f"stopped after step {step}; continue with --resume=1", flush=True)
+            return
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = out_dir / filename
