@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request  # noqa: E402
 from fastapi.responses import JSONResponse, PlainTextResponse  # noqa: E402
 
 from facecheck import contract  # noqa: E402
+from facecheck.connections import RotateConnections  # noqa: E402
 from facecheck.faces import FaceNotUsable, YuNetDetector  # noqa: E402
 from facecheck.images import ImageError, decode_selfie  # noqa: E402
 from facecheck.models import DEEPFAKE_FILE, LIVENESS_FILE, ModelInfo, read_model_info  # noqa: E402
@@ -46,6 +47,7 @@ app = FastAPI(
     docs_url=None,
     redoc_url=None,
 )
+app.add_middleware(RotateConnections, max_requests=SETTINGS.keepalive_requests)
 if SETTINGS.cors_origins:
     from fastapi.middleware.cors import CORSMiddleware
 

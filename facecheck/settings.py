@@ -69,6 +69,7 @@ class Settings:
     deepfake_threshold: float | None = None
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     log_level: str = "INFO"
+    keepalive_requests: int = 20
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -97,4 +98,5 @@ class Settings:
             deepfake_threshold=_float("FACECHECK_DEEPFAKE_THRESHOLD", None),
             cors_origins=cors,
             log_level=_env("FACECHECK_LOG_LEVEL", cls.log_level).upper(),
+            keepalive_requests=_int("FACECHECK_KEEPALIVE_REQUESTS", cls.keepalive_requests, minimum=0),
         )

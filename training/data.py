@@ -100,7 +100,8 @@ def _detector() -> YuNetDetector:
 
 
 def face_crops(samples: list[Sample], specs: tuple[CropSpec, ...], workers: int = 2) -> FaceCrops:
-    detector = (_detector().long_side, _detector().confidence)  # crops follow the serving detector
+    yunet = _detector()  # the crops follow the serving detector's settings
+    detector = (yunet.long_side, yunet.fallback_long_side, yunet.confidence)
     key = hashlib.sha256(
         json.dumps([[str(s.path) for s in samples], [(c.scale, c.size) for c in specs], detector]).encode()
     ).hexdigest()[:16]

@@ -1,0 +1,51 @@
+"""Which face gets judged: the selection policy on detector output, and the detector's
+retry chain on real images."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from facecheck.faces import SECOND_FACE_MIN_CONFIDENCE, Face, FaceNotUsable, YuNetDetector, select_face
+
+
+def face(size: float, confidence: float = 0.93, x: float = 0.0) -> Face:
+    return Face(
+        box=np.array([x, 0, size, size], np.float32),
+        landmarks=np.zeros((5, 2), np.float32),
+        confidence=confidence,
+    )
+
+
+def test_a_second_face_the_detector_is_sure_of_is_ambiguous() -> None:
+    with pytest.raises(FaceNotUsable) as err:
+        select_face([face(200), face(120, 0.91, x=300)], min_face_px=40)
+    assert err.value.reason == "multiple_faces"
+
+
+def test_small_or_doubtful_second_faces_are_ignored() -> None:
+    main = face(200)
+    assert select_face([main, face(90, 0.95, x=300)], min_face_px=40) is main  # background face
+    doubtful = face(150, SECOND_FACE_MIN_CONFIDENCE - 0.1, x=300)  # e.g. a hand holding a photo
+    assert select_face([main, doubtful], min_face_px=40) is main
+    assert select_face([main, face(180, 0.95, x=300)], min_face_px=40, policy="largest") is main
+
+
+def test_no_face_and_too_small() -> None:
+    for faces, reason in (([], "no_face"), ([face(30)], "face_too_small")):
+        with pytest.raises(FaceNotUsable) as err:
+            select_face(faces, min_face_px=40)
+        assert err.value.reason == reason
+
+
+def test_detector_finds_the_face_in_a_selfie_and_in_its_tight_crop(live_frame: np.ndarray) -> None:
+    """A whole frame is found at the first size; a tight crop of the face, which the first
+    size can miss, through the fallback and border retries."""
+    detector = YuNetDetector()
+    faces = detector.detect(live_frame)
+    assert faces and faces[0].confidence >= SECOND_FACE_MIN_CONFIDENCE
+    x, y, w, h = faces[0].box.astype(int).tolist()
+    tight = cv2.resize(live_frame[max(0, y) : y + h, max(0, x) : x + w], (500, 600))
+    found = detector.detect(tight)
+    assert found and found[0].size > 0.5 * 500
