@@ -289,8 +289,12 @@ def main() -> None:
     report = render(args, urls, sizes, results, pipeline, stages, one_core)
     print(report)
     if not args.no_write:
-        (PROJECT_ROOT / "docs").mkdir(exist_ok=True)
-        (PROJECT_ROOT / "docs" / "performance.md").write_text(report)
+        path = PROJECT_ROOT / "docs" / "performance.md"
+        path.parent.mkdir(exist_ok=True)
+        kept = ""  # sections other scripts own (bench/soak.py's "## Soak") survive a re-run
+        if path.exists() and "\n## Soak\n" in path.read_text():
+            kept = "\n## Soak\n" + path.read_text().split("\n## Soak\n", 1)[1]
+        path.write_text(report + kept)
         print("wrote docs/performance.md")
 
 

@@ -14,6 +14,7 @@ import pytest
 from bench.launcher import RunningService, start_service
 from facecheck.settings import PROJECT_ROOT
 from tests.imaging import data_url, jpeg_bytes
+from tests.mongo_servers import real_mongodb_uri, standin_uri  # noqa: F401 (shared fixtures)
 from training.data import DATA_ROOT
 
 os.environ["BENTOML_DO_NOT_TRACK"] = "True"

@@ -1,13 +1,18 @@
 """Exact quotas under concurrency and across a restart, and store faults, over HTTP
-against the real service (two front workers, real SQLite file)."""
+against the real service (two front workers). The quota test runs on the real SQLite
+file, on MongoDB over the nx-27017 stand-in, and on a real MongoDB when MONGODB_URI is set."""
 
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
+from pymongo import MongoClient
 
 from bench.launcher import start_service
 from facecheck import contract
@@ -15,8 +20,24 @@ from facecheck import contract
 LIMIT, REQUESTS, CLIENTS = 500, 800, 16
 
 
-def test_quota_is_exact_across_workers_and_restart(shipped_models, selfie, tmp_path) -> None:
-    env = {"FACECHECK_MODELS_DIR": str(shipped_models), "FACECHECK_WORKERS": "2"}
+@pytest.fixture(params=["sqlite", "nx27017-standin", "real-mongodb"])
+def store_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """The service's store settings: its own SQLite file, or a fresh MongoDB database."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    uri = request.getfixturevalue("standin_uri" if request.param == "nx27017-standin" else "real_mongodb_uri")
+    db = f"facecheck_quota_{uuid.uuid4().hex[:12]}"
+    yield {"MONGODB_URI": uri, "MONGODB_DB": db}
+    client: MongoClient = MongoClient(uri, serverSelectionTimeoutMS=5000)
+    try:
+        client.drop_database(db)
+    finally:
+        client.close()
+
+
+def test_quota_is_exact_across_workers_and_restart(shipped_models, selfie, store_env, tmp_path) -> None:
+    env = {"FACECHECK_MODELS_DIR": str(shipped_models), "FACECHECK_WORKERS": "2"} | store_env
     service = start_service(tmp_path, env)
     try:
         service.wait_until_live()
@@ -37,7 +58,7 @@ def test_quota_is_exact_across_workers_and_restart(shipped_models, selfie, tmp_p
         text == '{"message":"Your request limit has been reached."}' for s, text in answers if s == 429
     )
 
-    restarted = start_service(tmp_path, env)  # same SQLite file
+    restarted = start_service(tmp_path, env)  # same SQLite file or MongoDB database
     try:
         restarted.wait_until_live()
         store = restarted.store()

@@ -1,18 +1,9 @@
-"""MongoStore: the store contract over real pymongo.
-
-Two servers, as test ids say:
-  [nx27017-standin]  the nx-27017 package, a MongoDB wire-protocol *stand-in* written in
-                     Python on SQLite, started here on a free loopback port. It proves the
-                     store's queries and wire traffic, not MongoDB's own semantics.
-  [real-mongodb]     a real MongoDB at MONGODB_URI, skipped when that isn't set or reachable.
-"""
+"""MongoStore: the store contract over real pymongo, against the two servers of
+tests/mongo_servers.py, as test ids say: [nx27017-standin] (a stand-in, not MongoDB) and
+[real-mongodb] (MONGODB_URI; skipped when unset)."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,7 +16,7 @@ import requests
 from pymongo import MongoClient, uri_parser
 from pymongo.errors import PyMongoError
 
-from bench.launcher import start_service
+from bench.launcher import free_port, start_service
 from facecheck import contract
 from facecheck.settings import Settings
 from facecheck.store import StoreUnavailable, open_store
@@ -39,63 +30,6 @@ except ImportError:  # tests/ is not a package and the repo root is not on sys.p
     from tcp_proxy import TcpProxy
 
 TIMEOUT_MS = 5000
-NO_REAL_MONGODB = "MONGODB_URI not set: no MongoDB server to run the MongoDB store contract against"
-_START_STANDIN = "import sys; from nx_27017.nx_27017 import main; sys.exit(main())"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _reachable(uri: str, timeout_ms: int) -> bool:
-    client: MongoClient = MongoClient(uri, serverSelectionTimeoutMS=timeout_ms)
-    try:
-        client.admin.command("ping")
-        return True
-    except PyMongoError:
-        return False
-    finally:
-        client.close()
-
-
-@pytest.fixture(scope="module")
-def standin_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start the nx-27017 stand-in in a subprocess; yield its mongodb:// URI."""
-    workdir = tmp_path_factory.mktemp("nx27017")
-    port = _free_port()
-    command = [sys.executable, "-c", _START_STANDIN, "--db", str(workdir / "standin.db")]
-    command += ["--host", "127.0.0.1", "--port", str(port)]
-    command += ["--pid-file", str(workdir / "nx.pid"), "--log-file", str(workdir / "nx.log")]
-    with open(workdir / "output.txt", "wb") as output:
-        server = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
-    uri = f"mongodb://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 30
-        while not _reachable(uri, 500):
-            if server.poll() is not None or time.monotonic() > deadline:
-                log = (workdir / "output.txt").read_text(errors="replace")
-                pytest.fail(f"nx-27017 stand-in did not start on port {port}:\n{log}")
-            time.sleep(0.2)
-        yield uri
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-@pytest.fixture(scope="module")
-def real_mongodb_uri() -> str:
-    uri = os.environ.get("MONGODB_URI", "").strip()
-    if not uri:
-        pytest.skip(NO_REAL_MONGODB)
-    if not _reachable(uri, TIMEOUT_MS):
-        pytest.skip(f"MONGODB_URI is set but no MongoDB answered there within {TIMEOUT_MS} ms")
-    return uri
 
 
 @pytest.fixture(params=["nx27017-standin", "real-mongodb"])
@@ -162,7 +96,7 @@ def test_open_store_picks_mongodb_when_uri_set(tmp_path: Path) -> None:
 
 
 def test_unreachable_server_raises_store_unavailable_quickly() -> None:
-    store = MongoStore(f"mongodb://127.0.0.1:{_free_port()}/", "facecheck", timeout_ms=200)
+    store = MongoStore(f"mongodb://127.0.0.1:{free_port()}/", "facecheck", timeout_ms=200)
     try:
         started = time.monotonic()
         for call in (store.ping, lambda: store.consume("0123456789ab"), store.list_keys):
