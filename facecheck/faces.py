@@ -44,7 +44,7 @@ def _detect(bgr: np.ndarray, conf: float) -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 DETECT_LONG_SIDE = 256  # selfies: same recall and smallest face as 320, 30 % less time
-FALLBACK_LONG_SIDE = 320  # large tight crops lose faces at 256 (reports/detectors.md)
+FALLBACK_LONG_SIDE = 320  # large tight crops lose faces at 256 (models/liveness.md, detector table)
 DETECT_MIN_CONFIDENCE = 0.6
 # A second face only makes a selfie ambiguous when the detector is sure of it: real faces
 # score >= 0.90 on the developer data (1st percentile), while the spurious second boxes on
