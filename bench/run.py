@@ -291,10 +291,9 @@ def main() -> None:
     if not args.no_write:
         path = PROJECT_ROOT / "docs" / "performance.md"
         path.parent.mkdir(exist_ok=True)
-        kept = ""  # sections other scripts own (bench/soak.py's "## Soak") survive a re-run
-        if path.exists() and "\n## Soak\n" in path.read_text():
-            kept = "\n## Soak\n" + path.read_text().split("\n## Soak\n", 1)[1]
-        path.write_text(report + kept)
+        # sections other scripts own (bench/soak.py's "## Soak") survive a re-run
+        _, soak_heading, soak = (path.read_text() if path.exists() else "").partition("\n## Soak\n")
+        path.write_text(report + soak_heading + soak)
         print("wrote docs/performance.md")
 
 

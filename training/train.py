@@ -276,9 +276,9 @@ def main() -> None:
             auc = roc_auc(predict(model, val_x), val_y)
             history.append({"step": step, "val_auc": auc})
             print(f"step {step} val AUC {auc:.4f}", flush=True)
+        if step % eval_every == 0 or step in (steps, stop_after):
             save_checkpoint(checkpoint, step + 1, history, model, optimizer, schedule, rng)
         if step == stop_after:
-            save_checkpoint(checkpoint, step + 1, history, model, optimizer, schedule, rng)
             print(f"stopped after step {step}; continue with --resume=1", flush=True)
             return
     out_dir = Path(out)
