@@ -60,6 +60,13 @@ def base64_to_bytes(text: str) -> bytes:
     match = _DATA_URL.match(raw)
     if match:
         raw = raw[match.end() :]
+    if raw and len(raw) % 4 == 0 and not raw.endswith(b"==="):
+        # the common case, canonical base64, validated and decoded in one C pass (the
+        # regexes below cost more than the decode itself on a 300 kB selfie)
+        try:
+            return binascii.a2b_base64(raw, strict_mode=True)
+        except binascii.Error:
+            pass
     raw = _WHITESPACE.sub(b"", raw)
     if not raw or not _BASE64_CHARS.match(raw):
         raise ImageError("not base64")

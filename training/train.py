@@ -48,7 +48,7 @@ checkpoint_dir = str(PROJECT_ROOT / ".cache" / "checkpoints")
 resume = False
 stop_after = 0  # >0: stop after this step, checkpoint kept, to split a long run into sittings
 # per-task values that replace the ones above (before command-line overrides)
-TASK_DEFAULTS = {"liveness": {}, "deepfake": {"steps": 1800, "frozen_blocks": 6}}
+TASK_DEFAULTS = {"liveness": {}, "deepfake": {"steps": 3600, "frozen_blocks": 6}}
 LIVENESS_CROP = CropSpec(scale=2.0, size=112)
 LIVENESS_SOURCE_CROP = CropSpec(scale=2.0, size=224)  # synthetic attacks are made at 2x, then shrunk
 DEEPFAKE_CROP = CropSpec(scale=1.3, size=224)
