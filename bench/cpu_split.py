@@ -7,18 +7,13 @@ Locust loads the service: where the service's time goes beyond the bare pipeline
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import os
-import subprocess
-import sys
 import time
 
 import psutil
 
 from bench.launcher import start_service
-from bench.run import MODES, OUT, SELFIES, make_selfies
-from facecheck.settings import PROJECT_ROOT
+from bench.run import MODES, OUT, SELFIES, locust_stats, make_selfies, start_locust
 
 
 def cpu_seconds(procs: list[psutil.Process]) -> dict[int, tuple[str, float]]:
@@ -46,17 +41,8 @@ def main() -> None:
     prefix = OUT / f"cpu-split-{args.mode}"
     try:
         service.wait_until_live()
-        env = os.environ | {
-            "FACECHECK_KEY": service.new_key(name="cpu-split"),
-            "FACECHECK_BENCH_ENDPOINT": endpoint,
-            "FACECHECK_BENCH_SELFIES": str(SELFIES),
-        }
-        locust = subprocess.Popen(
-            [sys.executable, "-m", "locust", "-f", str(PROJECT_ROOT / "locustfile.py"), "--headless",
-             "-u", str(args.users), "-r", str(args.users), "-t", f"{args.seconds + 20}s",
-             "--host", service.url, "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING"],
-            env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        key = service.new_key(name="cpu-split")
+        locust = start_locust(service, key, endpoint, args.users, args.seconds + 20, prefix)
         time.sleep(12)
         root = psutil.Process(service.process.pid)
         procs = [root, *root.children(recursive=True), psutil.Process(locust.pid)]
@@ -66,10 +52,9 @@ def main() -> None:
         locust.wait()
     finally:
         service.stop()
-    with open(f"{prefix}_stats.csv") as f:
-        row = next(r for r in csv.DictReader(f) if r["Name"] == "Aggregated")
-    requests = float(row["Requests/s"]) * window
-    print(f"{args.mode}: {float(row['Requests/s']):.1f} req/s, p95 {row['95%']} ms, {window:.0f} s window")
+    stats = locust_stats(prefix)
+    requests = stats["rps"] * window
+    print(f"{args.mode}: {stats['rps']:.1f} req/s, p95 {stats['p95']:.0f} ms, {window:.0f} s window")
     total = 0.0
     for pid, (name, cpu) in after.items():
         used = cpu - before.get(pid, (name, cpu))[1]

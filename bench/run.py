@@ -157,13 +157,15 @@ def tree_rss_mb(pid: int) -> float:
     return total / 2**20
 
 
-def locust(service: RunningService, key: str, endpoint: str, users: int, seconds: int, prefix: Path) -> dict:
+def start_locust(
+    service: RunningService, key: str, endpoint: str, users: int, seconds: int, prefix: Path
+) -> subprocess.Popen:
     env = os.environ | {
         "FACECHECK_KEY": key,
         "FACECHECK_BENCH_ENDPOINT": endpoint,
         "FACECHECK_BENCH_SELFIES": str(SELFIES),
     }
-    subprocess.run(
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -186,11 +188,13 @@ def locust(service: RunningService, key: str, endpoint: str, users: int, seconds
             "WARNING",
         ],
         env=env,
-        check=False,
         cwd=PROJECT_ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def locust_stats(prefix: Path) -> dict:
     with open(f"{prefix}_stats.csv") as f:
         row = next(r for r in csv.DictReader(f) if r["Name"] == "Aggregated")
     n, fails = int(row["Request Count"]), int(row["Failure Count"])
@@ -207,6 +211,11 @@ def locust(service: RunningService, key: str, endpoint: str, users: int, seconds
         "p90": float(row["90%"]),
         "p95": float(row["95%"]),
     }
+
+
+def locust(service: RunningService, key: str, endpoint: str, users: int, seconds: int, prefix: Path) -> dict:
+    start_locust(service, key, endpoint, users, seconds, prefix).wait()
+    return locust_stats(prefix)
 
 
 def server_errors(service: RunningService) -> int:
