@@ -241,7 +241,7 @@ class Facecheck:
 
     def _decode_and_crop(self, selfie: str, specs: list) -> dict:
         decoded = decode_selfie(selfie, self.settings.max_image_pixels)
-        face = locate_face(decoded, self.detector, self.settings)
+        decoded, face = locate_face(decoded, self.detector, self.settings)
         return model_crops(decoded, face, specs)
 
     async def _score(self, key_id: str, crops: dict, checks: tuple[str, ...]) -> Verdict:

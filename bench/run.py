@@ -107,7 +107,7 @@ def _pipeline_worker(args: tuple[list[str], tuple[str, ...], float, multiprocess
         t0 = time.perf_counter()
         decoded = decode_selfie(url)
         t1 = time.perf_counter()
-        face = locate_face(decoded, detector, settings)
+        decoded, face = locate_face(decoded, detector, settings)
         t2 = time.perf_counter()
         crops = model_crops(decoded, face, [m.crop for m in models.values()])
         t3 = time.perf_counter()

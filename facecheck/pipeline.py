@@ -3,22 +3,29 @@ evaluation, so a model is measured on exactly what it is served."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from facecheck.faces import Face, YuNetDetector, select_face
+from facecheck.faces import Face, YuNetDetector, find_upright_faces, select_face
 from facecheck.images import DecodedImage
 from facecheck.preprocess import CropSpec, crop_face
 from facecheck.settings import Settings
 
 
-def locate_face(decoded: DecodedImage, detector: YuNetDetector, settings: Settings) -> Face:
-    """Raises FaceNotUsable. The minimum face size is in original-image pixels."""
-    return select_face(
-        detector.detect(decoded.pixels),
+def locate_face(
+    decoded: DecodedImage, detector: YuNetDetector, settings: Settings
+) -> tuple[DecodedImage, Face]:
+    """The image turned upright (see find_upright_faces) and the face to judge in it.
+    Raises FaceNotUsable. The minimum face size is in original-image pixels."""
+    pixels, faces = find_upright_faces(decoded.pixels, detector)
+    face = select_face(
+        faces,
         min_face_px=settings.min_face_px * decoded.scale,
         policy=settings.multi_face_policy,
         ratio=settings.multi_face_ratio,
     )
+    return (decoded if pixels is decoded.pixels else replace(decoded, pixels=pixels)), face
 
 
 def model_crops(decoded: DecodedImage, face: Face, specs: list[CropSpec]) -> dict[CropSpec, np.ndarray]:

@@ -186,6 +186,24 @@ def test_exif_orientation_is_honoured(service, live_frame) -> None:
     score(with_exif_orientation(jpeg_bytes(sideways), 6), "image/jpeg")
 
 
+def test_turned_selfies_are_judged_upright(service, live_frame) -> None:
+    """A selfie stored sideways or upside down without an orientation tag scores exactly
+    as the upright one: the models never judge a turned face (print attacks turned 90
+    degrees used to pass the liveness check half the time, models/liveness.md)."""
+    key = service.new_key()
+
+    def score(image: np.ndarray) -> float:
+        resp = service.post(
+            "/liveness", {"hash_id": key, "selfie_image": data_url(png_bytes(image), "image/png")}
+        )
+        assert resp.status_code == 201, resp.text
+        return resp.json()["liveness_result"]["liveness_score"]
+
+    upright = score(live_frame)
+    for turns in (1, 2, 3):
+        assert score(np.ascontiguousarray(np.rot90(live_frame, turns))) == pytest.approx(upright, abs=1e-6)
+
+
 def test_requests_are_recorded_without_images(service, selfie) -> None:
     key = service.new_key()
     key_id = key.split("_")[1]

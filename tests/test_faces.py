@@ -7,7 +7,15 @@ import cv2
 import numpy as np
 import pytest
 
-from facecheck.faces import SECOND_FACE_MIN_CONFIDENCE, Face, FaceNotUsable, YuNetDetector, select_face
+from facecheck.faces import (
+    SECOND_FACE_MIN_CONFIDENCE,
+    Face,
+    FaceNotUsable,
+    YuNetDetector,
+    find_upright_faces,
+    quarter_turns_to_upright,
+    select_face,
+)
 
 
 def face(size: float, confidence: float = 0.93, x: float = 0.0) -> Face:
@@ -49,3 +57,26 @@ def test_detector_finds_the_face_in_a_selfie_and_in_its_tight_crop(live_frame: n
     tight = cv2.resize(live_frame[max(0, y) : y + h, max(0, x) : x + w], (500, 600))
     found = detector.detect(tight)
     assert found and found[0].size > 0.5 * 500
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_a_turned_face_is_turned_back_upright(live_frame: np.ndarray, turns: int) -> None:
+    """A selfie lying on its side or upside down (no orientation tag) is found, and turned
+    back to exactly the upright pixels before anything is judged."""
+    detector = YuNetDetector()
+    turned = np.ascontiguousarray(np.rot90(live_frame, turns))
+    faces = detector.detect(turned)
+    assert faces and faces[0].confidence < detector.detect(live_frame)[0].confidence
+    assert quarter_turns_to_upright(turned, faces[0]) == 4 - turns
+    upright, found = find_upright_faces(turned, detector)
+    assert np.array_equal(upright, live_frame)
+    assert np.allclose(found[0].box, detector.detect(live_frame)[0].box)
+
+
+def test_an_upright_face_is_left_as_it_is(live_frame: np.ndarray) -> None:
+    detector = YuNetDetector()
+    assert quarter_turns_to_upright(live_frame, detector.detect(live_frame)[0]) == 0
+    image, faces = find_upright_faces(live_frame, detector)
+    assert image is live_frame and faces
+    blank = np.full((240, 320, 3), 127, np.uint8)
+    assert find_upright_faces(blank, detector) == (blank, [])

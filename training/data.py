@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facecheck.faces import YuNetDetector
+from facecheck.faces import YuNetDetector, find_upright_faces
 from facecheck.images import ImageError, decode_bytes
 from facecheck.preprocess import CropSpec, crop_face, landmarks_in_crop
 from facecheck.settings import PROJECT_ROOT
@@ -82,7 +82,7 @@ def _crop_one(args: tuple[Path, tuple[CropSpec, ...]]):
         image = decode_bytes(path.read_bytes()).pixels
     except ImageError:
         return None
-    faces = _detector().detect(image)
+    image, faces = find_upright_faces(image, _detector())
     if not faces:
         return None
     face = faces[0]  # training takes the largest face; serving's policy is stricter
@@ -101,7 +101,7 @@ def _detector() -> YuNetDetector:
 
 def face_crops(samples: list[Sample], specs: tuple[CropSpec, ...], workers: int = 2) -> FaceCrops:
     yunet = _detector()  # the crops follow the serving detector's settings
-    detector = (yunet.long_side, yunet.fallback_long_side, yunet.confidence)
+    detector = (yunet.long_side, yunet.fallback_long_side, yunet.confidence, "upright")
     key = hashlib.sha256(
         json.dumps([[str(s.path) for s in samples], [(c.scale, c.size) for c in specs], detector]).encode()
     ).hexdigest()[:16]

@@ -16,6 +16,7 @@ import argparse
 import base64
 import json
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -142,8 +143,12 @@ def plot_roc(scores: np.ndarray, kinds: list[str], task: str, path: Path) -> Non
 # ---- scoring --------------------------------------------------------------------------------
 
 
-def score_locally(task: str, files: list[Path], models_dir: Path) -> tuple[list[float | None], str]:
-    """Scores through the serving pipeline; None where the service would not judge."""
+def score_locally(
+    task: str, files: list[Path], models_dir: Path, turns: int = 0
+) -> tuple[list[float | None], str]:
+    """Scores through the serving pipeline; None where the service would not judge.
+    `turns` quarter-turns every image first (np.rot90), as a photo stored without its
+    orientation tag, or a turned attack, arrives."""
     from facecheck.faces import FaceNotUsable, YuNetDetector
     from facecheck.images import ImageError, decode_bytes
     from facecheck.models import DEEPFAKE_FILE, LIVENESS_FILE, FaceModel
@@ -157,7 +162,9 @@ def score_locally(task: str, files: list[Path], models_dir: Path) -> tuple[list[
     for file in files:
         try:
             decoded = decode_bytes(file.read_bytes(), settings.max_image_pixels)
-            face = locate_face(decoded, detector, settings)
+            if turns % 4:
+                decoded = replace(decoded, pixels=np.ascontiguousarray(np.rot90(decoded.pixels, turns)))
+            decoded, face = locate_face(decoded, detector, settings)
         except ImageError:
             scores.append(None)
             reasons["corrupt"] += 1
@@ -214,6 +221,7 @@ def main() -> None:
     parser.add_argument("--url", help="evaluate a running service instead of the model file")
     parser.add_argument("--key", help="API key for --url")
     parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--turns", type=int, default=0, help="quarter-turn every image first (local only)")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports")
     args = parser.parse_args()
 
@@ -224,7 +232,7 @@ def main() -> None:
     if args.url:
         raw, note = score_over_http(args.task, files, args.url, args.key or "")
     else:
-        raw, note = score_locally(args.task, files, args.models)
+        raw, note = score_locally(args.task, files, args.models, args.turns)
     judged = [i for i, s in enumerate(raw) if s is not None]
     scores = np.array([raw[i] for i in judged], np.float64)
     kinds = [samples[i].kind for i in judged]
@@ -239,6 +247,7 @@ def main() -> None:
     report |= {
         "data": str(args.data),
         "split": args.split,
+        "turns": args.turns,
         "mode": "http" if args.url else "onnx",
         "not_judged": len(raw) - len(judged),
         "note": note,
@@ -252,7 +261,8 @@ def main() -> None:
         )
         report["per_source"][source] = sub
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"{args.task}-{args.split}{'-http' if args.url else ''}"
+    suffix = ("-http" if args.url else "") + (f"-turned{args.turns}" if args.turns else "")
+    stem = args.out / f"{args.task}-{args.split}{suffix}"
     Path(f"{stem}.json").write_text(json.dumps(report, indent=2))
     plot_roc(scores, kinds, args.task, Path(f"{stem}.png"))
     print(json.dumps({k: v for k, v in report.items() if k != "per_source"}, indent=2))
