@@ -224,6 +224,8 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=0, help="quarter-turn every image first (local only)")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports")
     args = parser.parse_args()
+    if args.turns and args.url:
+        parser.error("--turns turns images on this side only; send turned files to --url instead")
 
     samples = [s for s in manifest_or_folder(args.data) if args.split in ("all", s.split)]
     if args.limit:
