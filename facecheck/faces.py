@@ -18,6 +18,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import yuface  # noqa: E402
 
+from facecheck.preprocess import CropSpec, square_matrix  # noqa: E402
+
 # yuface.detect mallocs libfacedetection's 36 kB result buffer on every call and never frees
 # it (+36 kB RSS per detection, ~1 MB/s at 30 req/s). Call the library it ships directly,
 # with one reused buffer per thread: the same results, no leak.
@@ -57,8 +59,7 @@ BORDER_GREY = (127, 127, 127)
 # faces, the right turn for 98-99.8 % of turned ones. Faces found with at least
 # UPRIGHT_CONFIDENCE are taken as upright without it: 76 % of upright val faces, none of
 # the 2210 turned ones (those score 0.61-0.91, 99th percentile).
-ORIENTATION_CROP_SCALE = 1.6
-ORIENTATION_CROP_PX = 64
+ORIENTATION_CROP = CropSpec(scale=1.6, size=64)
 ORIENTATION_MIN_CONFIDENCE = 0.3
 UPRIGHT_CONFIDENCE = 0.93
 
@@ -139,30 +140,24 @@ class YuNetDetector:
         return sorted(faces, key=lambda f: f.size, reverse=True)
 
 
-def _box_square(image: np.ndarray, face: Face, scale: float, size: int) -> np.ndarray:
-    """The square of `scale` times the face box around its centre, `size` px, not rotated
-    (a turned face's landmarks can't be trusted to level it)."""
-    x, y, w, h = face.box.tolist()
-    zoom = size / (max(w, h) * scale)
-    matrix = np.float32([[zoom, 0, size / 2 - zoom * (x + w / 2)], [0, zoom, size / 2 - zoom * (y + h / 2)]])
-    # bilinear (warpAffine has no area mode): a 64 px look at the face is enough for YuNet
-    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
-
-
 def quarter_turns_to_upright(image: np.ndarray, face: Face) -> int:
     """How many np.rot90 turns make this face upright (0 when it is).
 
     YuNet also finds faces lying on their side or upside down, with lower confidence and
     with landmarks placed as if upright; the models would then judge a turned face (a
     printed photo turned 90 degrees passed the liveness check half the time)."""
-    square = _box_square(image, face, ORIENTATION_CROP_SCALE, ORIENTATION_CROP_PX)
+    # not levelled (a turned face's landmarks can't be trusted to level it); bilinear is
+    # enough for a 64 px look
+    square = cv2.warpAffine(
+        image, square_matrix(face, ORIENTATION_CROP), (ORIENTATION_CROP.size,) * 2, flags=cv2.INTER_LINEAR
+    )
     tiles = [np.rot90(square, turns) for turns in range(4)]  # 0 1 / 2 3
     confidences, boxes, _ = _detect(
         np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])]), ORIENTATION_MIN_CONFIDENCE
     )
     best = [-1] * 4
     for confidence, (x, y, w, h) in zip(confidences.tolist(), boxes.tolist(), strict=True):
-        tile = 2 * int(y + h / 2 >= ORIENTATION_CROP_PX) + int(x + w / 2 >= ORIENTATION_CROP_PX)
+        tile = 2 * int(y + h / 2 >= ORIENTATION_CROP.size) + int(x + w / 2 >= ORIENTATION_CROP.size)
         best[tile] = max(best[tile], confidence)
     return int(np.argmax(best))  # ties keep the image as it is
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from facecheck.faces import Face
+if TYPE_CHECKING:  # faces.py uses the crop geometry below for its orientation check
+    from facecheck.faces import Face
 
 MAX_ROLL_DEGREES = 45.0
 
@@ -37,15 +39,21 @@ def roll_degrees(face: Face) -> float:
     return max(-MAX_ROLL_DEGREES, min(MAX_ROLL_DEGREES, angle))
 
 
-def crop_matrix(face: Face, spec: CropSpec) -> np.ndarray:
-    """2x3 affine matrix from image coordinates to crop coordinates."""
+def square_matrix(face: Face, spec: CropSpec, degrees: float = 0.0) -> np.ndarray:
+    """2x3 affine matrix from image coordinates to a square of `spec.scale` times the face
+    box's larger side around its centre, turned by `degrees`, `spec.size` px."""
     x, y, w, h = face.box.tolist()
     side = max(w, h) * spec.scale
     zoom = spec.size / side
-    matrix = cv2.getRotationMatrix2D((x + w / 2, y + h / 2), roll_degrees(face), zoom)
+    matrix = cv2.getRotationMatrix2D((x + w / 2, y + h / 2), degrees, zoom)
     matrix[0, 2] += spec.size / 2 - (x + w / 2)
     matrix[1, 2] += spec.size / 2 - (y + h / 2)
     return matrix
+
+
+def crop_matrix(face: Face, spec: CropSpec) -> np.ndarray:
+    """2x3 affine matrix from image coordinates to crop coordinates (eyes levelled)."""
+    return square_matrix(face, spec, roll_degrees(face))
 
 
 def crop_face(image: np.ndarray, face: Face, spec: CropSpec) -> np.ndarray:

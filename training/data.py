@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facecheck.faces import YuNetDetector, find_upright_faces
+from facecheck.faces import ORIENTATION_CROP, UPRIGHT_CONFIDENCE, YuNetDetector, find_upright_faces
 from facecheck.images import ImageError, decode_bytes
 from facecheck.preprocess import CropSpec, crop_face, landmarks_in_crop
 from facecheck.settings import PROJECT_ROOT
@@ -101,7 +101,8 @@ def _detector() -> YuNetDetector:
 
 def face_crops(samples: list[Sample], specs: tuple[CropSpec, ...], workers: int = 2) -> FaceCrops:
     yunet = _detector()  # the crops follow the serving detector's settings
-    detector = (yunet.long_side, yunet.fallback_long_side, yunet.confidence, "upright")
+    orientation = (ORIENTATION_CROP.scale, ORIENTATION_CROP.size, UPRIGHT_CONFIDENCE)
+    detector = (yunet.long_side, yunet.fallback_long_side, yunet.confidence, orientation)
     key = hashlib.sha256(
         json.dumps([[str(s.path) for s in samples], [(c.scale, c.size) for c in specs], detector]).encode()
     ).hexdigest()[:16]
