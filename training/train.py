@@ -28,6 +28,7 @@ from training import augment
 from training.data import DATA_ROOT, FaceCrops, face_crops, read_manifest
 from training.evaluate import calibrate, roc_auc
 from training.export import export_onnx, set_metadata
+from training.mirror import add_mirror_averaging
 from training.model import deepfake_model, liveness_model
 
 # ---- configuration --------------------------------------------------------------------
@@ -47,8 +48,9 @@ threads = 2
 checkpoint_dir = str(PROJECT_ROOT / ".cache" / "checkpoints")
 resume = False
 stop_after = 0  # >0: stop after this step, checkpoint kept, to split a long run into sittings
+mirror = False  # the exported file averages each crop's score with its mirror image's
 # per-task values that replace the ones above (before command-line overrides)
-TASK_DEFAULTS = {"liveness": {}, "deepfake": {"steps": 3600, "frozen_blocks": 6}}
+TASK_DEFAULTS = {"liveness": {"mirror": True}, "deepfake": {"steps": 3600, "frozen_blocks": 6}}
 LIVENESS_CROP = CropSpec(scale=2.0, size=112)
 LIVENESS_SOURCE_CROP = CropSpec(scale=2.0, size=224)  # synthetic attacks are made at 2x, then shrunk
 DEEPFAKE_CROP = CropSpec(scale=1.3, size=224)
@@ -226,6 +228,22 @@ def load_checkpoint(path: Path, model, optimizer, schedule, rng) -> tuple[int, l
     return state["next_step"], state["history"]
 
 
+def calibrate_threshold(
+    onnx_path: Path, val_x: np.ndarray, val_y: np.ndarray, val_sources: list[str]
+) -> float:
+    """Calibrate the task's threshold on val and write it into the file's metadata."""
+    bona_fide_high = task == "liveness"  # liveness scores bona fide high, deepfake scores fakes high
+    rate = LIVENESS_TARGET_BPCER if bona_fide_high else DEEPFAKE_TARGET_FPR
+    calibration = np.ones(len(val_y), bool)
+    if bona_fide_high:
+        calibration = np.isin(val_sources, LIVENESS_CALIBRATION_SOURCES)
+    if not calibration.any():  # a smoke run's subset may miss those sources
+        calibration[:] = True
+    threshold = calibrate(onnx_path, val_x[calibration], val_y[calibration], rate, bona_fide_high)
+    set_metadata(onnx_path, {"threshold": f"{threshold:.6f}"})
+    return threshold
+
+
 def main() -> None:
     apply_overrides(sys.argv[1:])
     torch.manual_seed(seed)
@@ -285,15 +303,9 @@ def main() -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = out_dir / filename
     parity = export_onnx(model, crop, onnx_path, task, check_crops=val_x[:64])
-    bona_fide_high = task == "liveness"  # liveness scores bona fide high, deepfake scores fakes high
-    rate = LIVENESS_TARGET_BPCER if bona_fide_high else DEEPFAKE_TARGET_FPR
-    calibration = np.ones(len(val_y), bool)
-    if bona_fide_high:
-        calibration = np.isin(val_sources, LIVENESS_CALIBRATION_SOURCES)
-    if not calibration.any():  # a smoke run's subset may miss those sources
-        calibration[:] = True
-    threshold = calibrate(onnx_path, val_x[calibration], val_y[calibration], rate, bona_fide_high)
-    set_metadata(onnx_path, {"threshold": f"{threshold:.6f}"})
+    if mirror:
+        add_mirror_averaging(onnx_path)
+    threshold = calibrate_threshold(onnx_path, val_x, val_y, val_sources)
     summary = {
         "task": task,
         "steps": steps,
@@ -301,6 +313,7 @@ def main() -> None:
         "batch_size": batch_size,
         "seed": seed,
         "threshold": threshold,
+        "mirror_averaged": mirror,
         "wall_seconds": round(time.time() - started),
         "history": history,
         "parameters": sum(p.numel() for p in model.parameters()),
