@@ -22,7 +22,6 @@ logger = logging.getLogger("facecheck.runners")
 # timeout bounds a request instead.
 MAX_BATCH_SIZE = 16
 MAX_LATENCY_MS = 10_000
-ORT_THREADS = int(os.environ.get("FACECHECK_RUNNER_THREADS", "1"))
 # The front's client to a runner recycles its connection pool every `max_requests`
 # calls and closes the old pool under calls still in flight: ServerDisconnectedError
 # (HTTP 500) on about 3 % of requests under load. Never recycle; see README.
@@ -42,9 +41,13 @@ RUNNER_CONFIG = {
 
 class OnnxRunner:
     model_file: str = ""
+    # ONNX Runtime threads, overridden by FACECHECK_<MODEL>_RUNNER_THREADS
+    threads: int = 1
 
     def __init__(self) -> None:
-        self.model = load_model(Settings.from_env().models_dir, self.model_file, ORT_THREADS)
+        variable = f"FACECHECK_{self.model_file.split('.')[0].upper()}_RUNNER_THREADS"
+        threads = int(os.environ.get(variable, self.threads))
+        self.model = load_model(Settings.from_env().models_dir, self.model_file, threads)
         if self.model is None:
             logger.error("%s not found: this check answers 503 until it is installed", self.model_file)
 
