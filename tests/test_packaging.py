@@ -22,7 +22,8 @@ from facecheck.settings import PROJECT_ROOT
 
 PROJECT = PROJECT_ROOT  # the tree that `bentoml build` packages
 DEPLOY = PROJECT / "deploy"
-MODEL_FILES = ("liveness.onnx", "deepfake.onnx")
+# the face detector and its licence ship beside the two models
+MODEL_FILES = ("liveness.onnx", "deepfake.onnx", "yunet.onnx", "yunet.LICENSE")
 PORT = 5001
 BUILD_TIMEOUT_S = 120
 
@@ -150,6 +151,7 @@ def test_bento_holds_service_models_and_settings(bento: Bento) -> None:
 
     requirements = (bento.path / "env" / "python" / "requirements.txt").read_text()
     assert "onnxruntime" in requirements and not re.search(r"^torch\b", requirements, re.MULTILINE)
+    assert "yuface" not in requirements  # only the conversion needs the library
 
     info = yaml.safe_load((bento.path / "bento.yaml").read_text())
     envs = {e["name"]: e["value"] for e in info["envs"]}
