@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-MODEL = Path(__file__).resolve().parent.parent / "models" / "yunet.onnx"
+from facecheck.settings import PROJECT_ROOT
+
+MODEL = PROJECT_ROOT / "models" / "yunet.onnx"  # part of the code, not a swappable model
 STRIDES = (8, 16, 32)
 SCORE_MIN = 0.2  # the library's detection_output(..., nms 0.45, score 0.2, top_k 1000, keep 512)
 NMS_IOU = np.float32(0.45)

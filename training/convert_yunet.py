@@ -23,10 +23,11 @@ import onnx
 import yuface
 from onnx import TensorProto, helper, numpy_helper
 
+from facecheck.yunet_onnx import MODEL as OUT
+
 WHEEL = Path(yuface.__file__).parent
 LIBRARY = WHEEL / "libfacedetection.so"
 LICENSE = WHEEL.parent / "yuface-2023.5.1.dist-info" / "LICENSE"
-OUT = Path(__file__).resolve().parent.parent / "models" / "yunet.onnx"
 NUM_LAYERS = 53
 # The four heads of one level share an input: their 1x1 convs become one 64->16 conv and their
 # 3x3 depthwise convs one 16-channel conv. Layer indices (pointwise, depthwise) per level,
