@@ -40,14 +40,18 @@ def read_model_info(path: Path) -> ModelInfo | None:
     return ModelInfo.from_metadata({p.key: p.value for p in model.metadata_props}, path)
 
 
+def cpu_session(path: Path, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    # ONNX Runtime ignores OMP_NUM_THREADS and takes every core unless told.
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 class FaceModel:
     def __init__(self, path: Path, threads: int = 1):
-        options = ort.SessionOptions()
-        # ONNX Runtime ignores OMP_NUM_THREADS and takes every core unless told.
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(path, threads)
         self.path = path
         self.info = ModelInfo.from_metadata(self.session.get_modelmeta().custom_metadata_map, path)
         self.name, self.crop, self.threshold = self.info.name, self.info.crop, self.info.threshold

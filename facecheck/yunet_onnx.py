@@ -15,8 +15,8 @@ import math
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
+from facecheck.models import cpu_session
 from facecheck.settings import PROJECT_ROOT
 
 MODEL = PROJECT_ROOT / "models" / "yunet.onnx"  # part of the code, not a swappable model
@@ -61,12 +61,8 @@ def _nms(boxes: np.ndarray) -> list[int]:
 class YuNetOnnx:
     """`detect(bgr, conf)` returns what `facecheck.faces._detect(bgr, conf)` returns."""
 
-    def __init__(self, path: str | Path = MODEL, threads: int = 1) -> None:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    def __init__(self, path: Path = MODEL, threads: int = 1) -> None:
+        self.session = cpu_session(path, threads)
 
     def raw(self, bgr: np.ndarray) -> list[np.ndarray]:
         """The network's outputs, [1, 16, rows, cols] per stride 8, 16, 32."""
