@@ -44,9 +44,13 @@ def test_train_command_smoke(task: str, size: int, tmp_path: Path) -> None:
         "--batch_size=4",
         f"--out={tmp_path}",
         f"--checkpoint_dir={tmp_path / 'checkpoints'}",
+        "--finetune_steps=2",  # the deepfake recipe's second stage, and liveness's too
+        *(["--finetune_pairs=1"] if task == "deepfake" else []),
     )
     summary = json.loads(out.strip().splitlines()[-1])
-    assert summary["steps"] == 3 and summary["onnx_parity_max_abs"] < 1e-4
+    assert summary["steps"] == 5 and summary["onnx_parity_max_abs"] < 1e-4
+    assert [s["steps"] for s in summary["stages"]] == [3, 2]
+    assert [h["step"] for h in summary["history"]] == [3, 5]  # each stage ends with a validation
     model = FaceModel(tmp_path / f"{task}.onnx")
     assert (model.crop.size, model.name) == (size, task)
     assert 0.0 <= model.threshold <= 1.0 and model.threshold == pytest.approx(summary["threshold"], abs=1e-5)

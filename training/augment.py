@@ -94,6 +94,31 @@ def capture(img: np.ndarray, rng: Rng) -> np.ndarray:
     return img
 
 
+def capture_alike(images: list[np.ndarray], rng: Rng) -> list[np.ndarray]:
+    """`capture` with the same draws for every image (same-shaped images: the same flip,
+    jitter, scaling and JPEG quality)."""
+    state = rng.bit_generator.state
+    out = []
+    for img in images:
+        rng.bit_generator.state = state
+        out.append(capture(img, rng))
+    return out
+
+
+def close_up(img: np.ndarray, rng: Rng) -> np.ndarray:
+    """The face filling the camera frame (a close-up selfie, or a pre-cut face crop): of a
+    context crop centred on the face, only a box around the face is image, the rest is the
+    serving crop's black padding. Given to every class alike, so padding carries no label."""
+    h, w = img.shape[:2]
+    cx, cy = w * (0.5 + rng.uniform(-0.05, 0.05)), h * (0.5 + rng.uniform(-0.05, 0.08))
+    half_w, half_h = w * rng.uniform(0.12, 0.4), h * rng.uniform(0.18, 0.45)
+    x0, x1 = max(0, int(cx - half_w)), min(w, int(cx + half_w))
+    y0, y1 = max(0, int(cy - half_h)), min(h, int(cy + half_h))
+    out = np.zeros_like(img)
+    out[y0:y1, x0:x1] = img[y0:y1, x0:x1]
+    return out
+
+
 # --- presentation attacks -------------------------------------------------------------
 
 

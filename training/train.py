@@ -49,8 +49,21 @@ checkpoint_dir = str(PROJECT_ROOT / ".cache" / "checkpoints")
 resume = False
 stop_after = 0  # >0: stop after this step, checkpoint kept, to split a long run into sittings
 mirror = False  # the exported file averages each crop's score with its mirror image's
+# this many DFDC face swaps per batch come with the real crop of their source video, both
+# under the same capture augmentation: the pair differs only by the swap (deepfake)
+pairs = 0
+# a second stage from the first stage's weights: new seed (seed + 1), new one-cycle schedule
+finetune_steps = 0
+finetune_lr = 3e-4
+finetune_pairs = 0
+# liveness: share of samples of every class cut to a close-up (augment.close_up); 0.2 was
+# tried and not shipped (models/liveness.md)
+close_ups = 0.0
 # per-task values that replace the ones above (before command-line overrides)
-TASK_DEFAULTS = {"liveness": {"mirror": True}, "deepfake": {"steps": 3600, "frozen_blocks": 6}}
+TASK_DEFAULTS = {
+    "liveness": {"mirror": True},
+    "deepfake": {"steps": 3600, "frozen_blocks": 6, "finetune_steps": 1200, "finetune_pairs": 8},
+}
 LIVENESS_CROP = CropSpec(scale=2.0, size=112)
 LIVENESS_SOURCE_CROP = CropSpec(scale=2.0, size=224)  # synthetic attacks are made at 2x, then shrunk
 DEEPFAKE_CROP = CropSpec(scale=1.3, size=224)
@@ -139,6 +152,8 @@ class LivenessBatches:
             kind = "print" if rng.random() < 0.5 else "replay"
             big = augment.synthetic_attack(self._bona_fide(big=True), rng, kind)
             crop, label = cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA), 0.0
+        if rng.random() < close_ups:
+            crop = augment.close_up(crop, rng)
         return augment.capture(crop, rng), label
 
 
@@ -158,6 +173,12 @@ class DeepfakeBatches:
             kind: _pool(fc, DEEPFAKE_CROP, lambda s, k=kind: s.kind == k) for kind in ("faceswap", "gan")
         }
         self.fakes = {k: p for k, p in self.fakes.items() if len(p.crops)}
+        by_group: dict[str, dict[str, int]] = {}
+        for i, s in enumerate(fc.samples):
+            if s.kind in ("real", "faceswap"):
+                by_group.setdefault(s.group, {})[s.kind] = i
+        self.pairs = [(g["real"], g["faceswap"]) for g in by_group.values() if len(g) == 2]
+        self.crops = fc.crops[DEEPFAKE_CROP]
         self.rng = rng
 
     def sample(self) -> tuple[np.ndarray, float]:
@@ -173,6 +194,14 @@ class DeepfakeBatches:
                 assert self.real.marks is not None
                 crop, label = augment.self_blend(crop, self.real.marks[i], rng), 1.0
         return augment.capture(crop, rng), label
+
+    def sample_pair(self) -> list[tuple[np.ndarray, float]]:
+        """A source video's real crop and its face swap, augmented alike."""
+        if not self.pairs:  # a small subset may hold no whole pair
+            return [self.sample(), self.sample()]
+        real, fake = self.pairs[self.rng.integers(len(self.pairs))]
+        crops = augment.capture_alike([self.crops[real], self.crops[fake]], self.rng)
+        return [(crops[0], 0.0), (crops[1], 1.0)]
 
 
 def val_crops(
@@ -244,9 +273,83 @@ def calibrate_threshold(
     return threshold
 
 
+@dataclass(frozen=True)
+class Stage:
+    name: str  # checkpoint file name
+    seed: int
+    first: int  # step numbers run on from one stage to the next
+    last: int
+    lr: float
+    pairs: int
+
+
+def plan() -> list[Stage]:
+    if task != "deepfake" and (pairs or finetune_pairs):
+        raise SystemExit("pairs are DFDC face swaps with their source video: deepfake only")
+    name = f"{task}-{steps}-seed{seed}-limit{limit}"
+    name += f"-pairs{pairs}" * bool(pairs) + f"-closeups{close_ups}" * bool(close_ups)
+    stages = [Stage(name, seed, 1, steps, lr, pairs)]
+    if finetune_steps:
+        name += f"-finetune{finetune_steps}-pairs{finetune_pairs}"
+        stages.append(Stage(name, seed + 1, steps + 1, steps + finetune_steps, finetune_lr, finetune_pairs))
+    return stages
+
+
+def run_stage(
+    stage: Stage,
+    build_model,
+    batches,
+    val_x: np.ndarray,
+    val_y: np.ndarray,
+    weights: dict | None,
+    history: list[dict],
+    started: float,
+) -> tuple[torch.nn.Module, list[dict]] | None:
+    """One stage's model after its last step, or None when --stop_after stopped it."""
+    torch.manual_seed(stage.seed)
+    model = build_model()
+    model.load_imagenet()
+    frozen = set_frozen(model, frozen_blocks)
+    if weights is not None:
+        model.load_state_dict(weights)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=stage.lr, weight_decay=weight_decay)
+    total = stage.last - stage.first + 1
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, stage.lr, total_steps=total, pct_start=0.1)
+    checkpoint = Path(checkpoint_dir) / f"{stage.name}.pt"
+    first_step = stage.first
+    if resume and checkpoint.exists():
+        first_step, history = load_checkpoint(checkpoint, model, optimizer, schedule, batches.rng)
+        print(f"resumed from {checkpoint} at step {first_step}", flush=True)
+    for step in range(first_step, stage.last + 1):
+        model.train()
+        for module in frozen:
+            module.eval()  # keep ImageNet batch-norm statistics in the frozen blocks
+        samples = [s for _ in range(stage.pairs) for s in batches.sample_pair()]
+        samples += [batches.sample() for _ in range(batch_size - len(samples))]
+        x = torch.from_numpy(np.stack([s[0] for s in samples]))
+        y = torch.tensor([s[1] for s in samples])
+        loss = F.binary_cross_entropy_with_logits(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        if step % 50 == 0:
+            print(f"step {step}/{stage.last} loss {loss.item():.4f} {time.time() - started:.0f}s", flush=True)
+        if step % eval_every == 0 or step == stage.last:
+            auc = roc_auc(predict(model, val_x), val_y)
+            history.append({"step": step, "val_auc": auc})
+            print(f"step {step} val AUC {auc:.4f}", flush=True)
+        if step % eval_every == 0 or step in (stage.last, stop_after):
+            save_checkpoint(checkpoint, step + 1, history, model, optimizer, schedule, batches.rng)
+        if step == stop_after:
+            print(f"stopped after step {step}; continue with --resume=1", flush=True)
+            return None
+    return model, history
+
+
 def main() -> None:
     apply_overrides(sys.argv[1:])
-    torch.manual_seed(seed)
     torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
     started = time.time()
@@ -255,50 +358,25 @@ def main() -> None:
             LivenessBatches(rng),
             val_crops("liveness", LIVENESS_CROP, "live", rng),
         )
-        model, crop, filename = liveness_model(), LIVENESS_CROP, LIVENESS_FILE
+        build_model, crop, filename = liveness_model, LIVENESS_CROP, LIVENESS_FILE
     elif task == "deepfake":
         batches, (val_x, val_y, val_sources) = (
             DeepfakeBatches(rng),
             val_crops("deepfake", DEEPFAKE_CROP, "fake", rng),
         )
-        model, crop, filename = deepfake_model(), DEEPFAKE_CROP, DEEPFAKE_FILE
+        build_model, crop, filename = deepfake_model, DEEPFAKE_CROP, DEEPFAKE_FILE
     else:
         raise SystemExit(f"unknown task {task}")
     print(f"data ready in {time.time() - started:.0f}s; val {len(val_y)} crops", flush=True)
-    model.load_imagenet()
-    frozen = set_frozen(model, frozen_blocks)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps, pct_start=0.1)
-    history: list[dict] = []
-    checkpoint = Path(checkpoint_dir) / f"{task}-{steps}-seed{seed}-limit{limit}.pt"
-    first_step = 1
-    if resume and checkpoint.exists():
-        first_step, history = load_checkpoint(checkpoint, model, optimizer, schedule, rng)
-        print(f"resumed from {checkpoint} at step {first_step}", flush=True)
-    for step in range(first_step, steps + 1):
-        model.train()
-        for module in frozen:
-            module.eval()  # keep ImageNet batch-norm statistics in the frozen blocks
-        pairs = [batches.sample() for _ in range(batch_size)]
-        x = torch.from_numpy(np.stack([p[0] for p in pairs]))
-        y = torch.tensor([p[1] for p in pairs])
-        loss = F.binary_cross_entropy_with_logits(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        if step % 50 == 0:
-            print(f"step {step}/{steps} loss {loss.item():.4f} {time.time() - started:.0f}s", flush=True)
-        if step % eval_every == 0 or step == steps:
-            auc = roc_auc(predict(model, val_x), val_y)
-            history.append({"step": step, "val_auc": auc})
-            print(f"step {step} val AUC {auc:.4f}", flush=True)
-        if step % eval_every == 0 or step in (steps, stop_after):
-            save_checkpoint(checkpoint, step + 1, history, model, optimizer, schedule, rng)
-        if step == stop_after:
-            print(f"stopped after step {step}; continue with --resume=1", flush=True)
+    stages, weights, history = plan(), None, []
+    for stage in stages:
+        if stage.seed != seed:
+            batches.rng = np.random.default_rng(stage.seed)
+        result = run_stage(stage, build_model, batches, val_x, val_y, weights, history, started)
+        if result is None:
             return
+        model, history = result
+        weights = model.state_dict()
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = out_dir / filename
@@ -308,7 +386,11 @@ def main() -> None:
     threshold = calibrate_threshold(onnx_path, val_x, val_y, val_sources)
     summary = {
         "task": task,
-        "steps": steps,
+        "steps": stages[-1].last,
+        "stages": [
+            {"steps": st.last - st.first + 1, "lr": st.lr, "pairs": st.pairs, "seed": st.seed}
+            for st in stages
+        ],
         "onnx_parity_max_abs": parity,
         "batch_size": batch_size,
         "seed": seed,
