@@ -173,12 +173,14 @@ class DeepfakeBatches:
             kind: _pool(fc, DEEPFAKE_CROP, lambda s, k=kind: s.kind == k) for kind in ("faceswap", "gan")
         }
         self.fakes = {k: p for k, p in self.fakes.items() if len(p.crops)}
+        # (position in self.real, position in the face-swap pool) of each source video's pair
+        position = {"real": 0, "faceswap": 0}
         by_group: dict[str, dict[str, int]] = {}
-        for i, s in enumerate(fc.samples):
-            if s.kind in ("real", "faceswap"):
-                by_group.setdefault(s.group, {})[s.kind] = i
+        for s in fc.samples:
+            if s.kind in position:
+                by_group.setdefault(s.group, {})[s.kind] = position[s.kind]
+                position[s.kind] += 1
         self.pairs = [(g["real"], g["faceswap"]) for g in by_group.values() if len(g) == 2]
-        self.crops = fc.crops[DEEPFAKE_CROP]
         self.rng = rng
 
     def sample(self) -> tuple[np.ndarray, float]:
@@ -200,7 +202,8 @@ class DeepfakeBatches:
         if not self.pairs:  # a small subset may hold no whole pair
             return [self.sample(), self.sample()]
         real, fake = self.pairs[self.rng.integers(len(self.pairs))]
-        crops = augment.capture_alike([self.crops[real], self.crops[fake]], self.rng)
+        swaps = self.fakes["faceswap"].crops
+        crops = augment.capture_alike([self.real.crops[real], swaps[fake]], self.rng)
         return [(crops[0], 0.0), (crops[1], 1.0)]
 
 
