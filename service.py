@@ -104,6 +104,9 @@ REQUEST_SCHEMA = {
     traffic={"timeout": 60},
     http={"host": SETTINGS.host, "port": SETTINGS.port},
     envs=[{"name": "BENTOML_DO_NOT_TRACK", "value": "True"}],
+    # Every request is recorded in the store (key, endpoint, status, outcome, latency); BentoML's
+    # own access log line per request repeats that for 3 % of the front's CPU under load
+    logging={"access": {"enabled": SETTINGS.access_log}},
 )
 @bentoml.asgi_app(app, path="/")
 class Facecheck:

@@ -13,7 +13,7 @@ import time
 import psutil
 
 from bench.launcher import start_service
-from bench.run import MODES, OUT, SELFIES, locust_stats, make_selfies, start_locust
+from bench.run import MODES, OUT, SELFIES, fresh_workdir, locust_stats, make_selfies, start_locust
 
 
 def cpu_seconds(procs: list[psutil.Process]) -> dict[int, tuple[str, float]]:
@@ -37,7 +37,7 @@ def main() -> None:
         OUT.mkdir(parents=True, exist_ok=True)
         SELFIES.write_text(json.dumps(make_selfies()))
     setting, endpoint, _ = MODES[args.mode]
-    service = start_service(OUT / f"service-cpu-{args.mode}", {"FACECHECK_LIVENESS_MODE": setting})
+    service = start_service(fresh_workdir(f"service-cpu-{args.mode}"), {"FACECHECK_LIVENESS_MODE": setting})
     prefix = OUT / f"cpu-split-{args.mode}"
     try:
         service.wait_until_live()

@@ -14,6 +14,7 @@ import json
 import multiprocessing
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -219,13 +220,25 @@ def locust(service: RunningService, key: str, endpoint: str, users: int, seconds
 
 
 def server_errors(service: RunningService) -> int:
-    log = service.log()
-    return sum(f"status={code}" in line for line in log.splitlines() for code in range(500, 600))
+    """5xx answers in the service's own request records (the access log is off by default)."""
+    store = service.store()
+    try:
+        return sum(r.status >= 500 for r in store.recent_records(limit=10**7))
+    finally:
+        store.close()
+
+
+def fresh_workdir(name: str) -> Path:
+    """An empty folder under bench/out for one service run: each run starts with a new
+    store, not one grown by every earlier run's request records."""
+    workdir = OUT / name
+    shutil.rmtree(workdir, ignore_errors=True)
+    return workdir
 
 
 def bench_mode(mode: str, users: int, seconds: int, warmup: int) -> dict:
     setting, endpoint, _ = MODES[mode]
-    service = start_service(OUT / f"service-{mode}", {"FACECHECK_LIVENESS_MODE": setting})
+    service = start_service(fresh_workdir(f"service-{mode}"), {"FACECHECK_LIVENESS_MODE": setting})
     try:
         live_s = service.wait_until_live()
         key = service.new_key(name=f"bench-{mode}")

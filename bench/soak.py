@@ -120,7 +120,7 @@ def render(args: argparse.Namespace, r: dict) -> str:
             "|---|---|",
             f"| duration | {args.minutes:g} min |",
             f"| requests / failures | {r['requests']} / {r['failures']} |",
-            f"| HTTP 5xx in the service log | {r['http_5xx']} |",
+            f"| HTTP 5xx in the service's request records | {r['http_5xx']} |",
             f"| achieved req/s | {r['rps']:.2f} |",
             f"| median / p95 / max (ms) | {r['median']:.0f} / {r['p95']:.0f} / {r['max']:.0f} |",
             f"| RSS of the process tree, start (after warm-up) / end / max (MB) | {r['rss_start']:.0f} / "

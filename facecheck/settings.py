@@ -43,6 +43,13 @@ def _float(name: str, default: float | None) -> float | None:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from None
 
 
+def _bool(name: str, default: bool) -> bool:
+    raw = _env(name, "1" if default else "0").lower()
+    if raw not in ("0", "1", "true", "false"):
+        raise SettingsError(f"{name} must be 0 or 1, got {raw!r}")
+    return raw in ("1", "true")
+
+
 def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     value = _env(name, default).lower()
     if value not in choices:
@@ -69,6 +76,7 @@ class Settings:
     deepfake_threshold: float | None = None
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     log_level: str = "INFO"
+    access_log: bool = False
     keepalive_requests: int = 20
 
     @classmethod
@@ -98,5 +106,6 @@ class Settings:
             deepfake_threshold=_float("FACECHECK_DEEPFAKE_THRESHOLD", None),
             cors_origins=cors,
             log_level=_env("FACECHECK_LOG_LEVEL", cls.log_level).upper(),
+            access_log=_bool("FACECHECK_ACCESS_LOG", cls.access_log),
             keepalive_requests=_int("FACECHECK_KEEPALIVE_REQUESTS", cls.keepalive_requests, minimum=0),
         )

@@ -10,7 +10,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from facecheck.models import LIVENESS_FILE, FaceModel
+from facecheck.models import DEEPFAKE_FILE, LIVENESS_FILE, FaceModel
 from facecheck.settings import PROJECT_ROOT
 from training.mirror import add_mirror_averaging
 
@@ -62,10 +62,12 @@ def test_mirror_averaging_returns_the_mean_of_both_sides(tmp_path: Path) -> None
         add_mirror_averaging(path)
 
 
-def test_shipped_liveness_model_is_mirror_averaged() -> None:
-    path = PROJECT_ROOT / "models" / LIVENESS_FILE
+@pytest.mark.parametrize("filename", [LIVENESS_FILE, DEEPFAKE_FILE])
+def test_shipped_models_are_mirror_averaged(filename: str) -> None:
+    path = PROJECT_ROOT / "models" / filename
     model = FaceModel(path)
     props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
     assert props.get("mirror_averaged") == "1"
-    crops = np.random.default_rng(1).integers(0, 256, (4, 112, 112, 3), np.uint8)
+    size = model.crop.size
+    crops = np.random.default_rng(1).integers(0, 256, (4, size, size, 3), np.uint8)
     np.testing.assert_allclose(model(np.ascontiguousarray(crops[:, :, ::-1])), model(crops), atol=1e-6)

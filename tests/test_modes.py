@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 
 import requests
 
@@ -43,3 +44,25 @@ def test_missing_model_file_is_a_503_and_not_live(service_factory, shipped_model
     assert resp.status_code == 503
     assert resp.json() == {"error": contract.MODEL_UNAVAILABLE.format(model="deepfake")}
     assert service.post("/liveness", {"hash_id": key, "selfie_image": selfie}).status_code == 201
+
+
+def test_access_log_is_off_by_default_and_on_when_asked(
+    service, service_factory, shipped_models, selfie
+) -> None:
+    """The store records every request; BentoML's access log repeats it only when asked."""
+    resp = service.post("/liveness", {"hash_id": service.new_key(), "selfie_image": selfie})
+    assert resp.status_code == 201
+    store = service.store()
+    try:
+        assert store.recent_records(1)[0].status == 201
+    finally:
+        store.close()
+    assert "status=201" not in service.log()
+
+    logged = service_factory(FACECHECK_MODELS_DIR=str(shipped_models), FACECHECK_ACCESS_LOG="1")
+    resp = logged.post("/liveness", {"hash_id": logged.new_key(), "selfie_image": selfie})
+    assert resp.status_code == 201
+    deadline = time.monotonic() + 10
+    while "status=201" not in logged.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "status=201" in logged.log()

@@ -4,7 +4,8 @@ presentation, so averaging takes out part of the model's noise; living in the gr
 needs no change in any caller, and the file's threshold is calibrated on the averaged
 scores.
 
-    python -m training.mirror liveness   (the shipped models/liveness.onnx, re-calibrated)"""
+    python -m training.mirror liveness   (the shipped models/liveness.onnx, re-calibrated)
+    python -m training.mirror deepfake --out=/tmp/m   (the file in /tmp/m)"""
 
 from __future__ import annotations
 
@@ -66,13 +67,11 @@ def add_mirror_averaging(path: Path) -> None:
 def main() -> None:
     from training import train
 
-    if sys.argv[1:] != ["liveness"]:
+    if sys.argv[1:2] not in (["liveness"], ["deepfake"]):
         raise SystemExit(__doc__)
-    train.apply_overrides(["liveness"])
-    path = Path(train.out) / "liveness.onnx"
-    x, y, sources = train.val_crops(
-        "liveness", train.LIVENESS_CROP, "live", np.random.default_rng(train.seed)
-    )
+    train.apply_overrides(sys.argv[1:])
+    path = Path(train.out) / f"{train.task}.onnx"
+    x, y, sources = train.val_crops(*train.VAL_CROPS[train.task], np.random.default_rng(train.seed))
     add_mirror_averaging(path)
     threshold = train.calibrate_threshold(path, x, y, sources)
     summary_path = path.with_suffix(".train.json")

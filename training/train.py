@@ -62,11 +62,21 @@ close_ups = 0.0
 # per-task values that replace the ones above (before command-line overrides)
 TASK_DEFAULTS = {
     "liveness": {"mirror": True},
-    "deepfake": {"steps": 3600, "frozen_blocks": 6, "finetune_steps": 1200, "finetune_pairs": 8},
+    "deepfake": {
+        "steps": 3600,
+        "frozen_blocks": 6,
+        "finetune_steps": 1200,
+        "finetune_pairs": 8,
+        "mirror": True,
+    },
 }
 LIVENESS_CROP = CropSpec(scale=2.0, size=112)
 LIVENESS_SOURCE_CROP = CropSpec(scale=2.0, size=224)  # synthetic attacks are made at 2x, then shrunk
 DEEPFAKE_CROP = CropSpec(scale=1.3, size=224)
+VAL_CROPS = {  # task -> val_crops() arguments: dataset, crop, the label scored 1
+    "liveness": ("liveness", LIVENESS_CROP, "live"),
+    "deepfake": ("deepfake", DEEPFAKE_CROP, "fake"),
+}
 LIVENESS_TARGET_BPCER = 0.03  # threshold: 3 % of val bona fide rejected ...
 # ... on whole camera frames, as selfies arrive; pre-cut tight face crops (pyis_*) are
 # reported, not calibrated on (see models/liveness.md)
@@ -357,19 +367,14 @@ def main() -> None:
     rng = np.random.default_rng(seed)
     started = time.time()
     if task == "liveness":
-        batches, (val_x, val_y, val_sources) = (
-            LivenessBatches(rng),
-            val_crops("liveness", LIVENESS_CROP, "live", rng),
-        )
+        batches = LivenessBatches(rng)
         build_model, crop, filename = liveness_model, LIVENESS_CROP, LIVENESS_FILE
     elif task == "deepfake":
-        batches, (val_x, val_y, val_sources) = (
-            DeepfakeBatches(rng),
-            val_crops("deepfake", DEEPFAKE_CROP, "fake", rng),
-        )
+        batches = DeepfakeBatches(rng)
         build_model, crop, filename = deepfake_model, DEEPFAKE_CROP, DEEPFAKE_FILE
     else:
         raise SystemExit(f"unknown task {task}")
+    val_x, val_y, val_sources = val_crops(*VAL_CROPS[task], rng)
     print(f"data ready in {time.time() - started:.0f}s; val {len(val_y)} crops", flush=True)
     stages, weights, history = plan(), None, []
     for stage in stages:
