@@ -48,7 +48,7 @@ def cpu_session(path: Path, threads: int) -> ort.InferenceSession:
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     # Idle intra-op threads spin-wait for the next batch by default: in a runner on a small
     # machine that burns the cores the front workers need (2-thread deepfake runner under
-    # load: 14.8 -> 12.4 ms of CPU per request with spinning off; see docs/performance.md).
+    # load: 14.8 -> 12.4 ms of CPU per request with spinning off; README, Performance).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 

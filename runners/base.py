@@ -24,7 +24,7 @@ MAX_BATCH_SIZE = 16
 MAX_LATENCY_MS = 10_000
 # ...but ONNX Runtime runs at most 8 crops at a time: its arena keeps the largest batch's
 # activations (a mirror-averaged deepfake batch of 16 is 32 images: the both-checks service
-# measured 1470 MB RSS, 1181 MB with 8). Capping the batch itself at 8 instead cost 7 % of
+# measured 1470 MB RSS, about 1200 MB with runs of 8). Capping the batch itself at 8 cost 7 % of
 # /deepfake's throughput (51 vs 55 req/s), chunking nothing (measured with bench.cpu_split).
 MAX_RUN = 8
 # The front's client to a runner recycles its connection pool every `max_requests`
