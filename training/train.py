@@ -367,14 +367,13 @@ def main() -> None:
     rng = np.random.default_rng(seed)
     started = time.time()
     if task == "liveness":
-        batches = LivenessBatches(rng)
-        build_model, crop, filename = liveness_model, LIVENESS_CROP, LIVENESS_FILE
+        batches, build_model, filename = LivenessBatches(rng), liveness_model, LIVENESS_FILE
     elif task == "deepfake":
-        batches = DeepfakeBatches(rng)
-        build_model, crop, filename = deepfake_model, DEEPFAKE_CROP, DEEPFAKE_FILE
+        batches, build_model, filename = DeepfakeBatches(rng), deepfake_model, DEEPFAKE_FILE
     else:
         raise SystemExit(f"unknown task {task}")
-    val_x, val_y, val_sources = val_crops(*VAL_CROPS[task], rng)
+    dataset, crop, positive_label = VAL_CROPS[task]
+    val_x, val_y, val_sources = val_crops(dataset, crop, positive_label, rng)
     print(f"data ready in {time.time() - started:.0f}s; val {len(val_y)} crops", flush=True)
     stages, weights, history = plan(), None, []
     for stage in stages:
