@@ -65,7 +65,7 @@ TASK_DEFAULTS = {
     "deepfake": {
         "steps": 3600,
         "frozen_blocks": 6,
-        "finetune_steps": 1200,
+        "finetune_steps": 2400,
         "finetune_pairs": 8,
         "mirror": True,
     },
