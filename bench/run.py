@@ -158,6 +158,16 @@ def tree_rss_mb(pid: int) -> float:
     return total / 2**20
 
 
+def _load_generator_priority() -> None:
+    """Locust shares the two cores with the service here, where a real client would not:
+    starved of a core, it would time a response only when it next got one. It runs ahead
+    of the service (about 3 % of a core) so its clock reads the service's latency."""
+    try:
+        os.nice(-10)
+    except OSError:  # not permitted: run at normal priority
+        pass
+
+
 def start_locust(
     service: RunningService, key: str, endpoint: str, users: int, seconds: int, prefix: Path
 ) -> subprocess.Popen:
@@ -192,6 +202,7 @@ def start_locust(
         cwd=PROJECT_ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=_load_generator_priority,
     )
 
 
@@ -343,7 +354,9 @@ def render(args, urls, sizes, results, pipeline, stages, one_core) -> str:
         f"Load: Locust, {args.users} users, no think time, {args.seconds} s per mode after "
         f"{args.warmup} s warm-up; {len(urls)} distinct 1280x960 JPEG selfies of "
         f"{min(sizes) // 1000}-{max(sizes) // 1000} kB sent as base64 data URLs",
-        "(the old benchmark sent about 175 kB per request). Locust runs on the same cores.",
+        "(the old benchmark sent about 175 kB per request). Locust runs on the same cores, ahead",
+        "of the service (nice -10 where permitted; a client on its own machine is never kept",
+        "waiting for a core to read its response).",
         "",
         "## Old report's table",
         "",
