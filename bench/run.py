@@ -161,7 +161,7 @@ def tree_rss_mb(pid: int) -> float:
 def _load_generator_priority() -> None:
     """Locust shares the two cores with the service here, where a real client would not:
     starved of a core, it would time a response only when it next got one. It runs ahead
-    of the service (about 3 % of a core) so its clock reads the service's latency."""
+    of the service (it takes 2-5 % of a core) so its clock reads the service's latency."""
     try:
         os.nice(-10)
     except OSError:  # not permitted: run at normal priority
