@@ -22,7 +22,7 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name, default).strip()
 
 
-def _int(name: str, default: int, minimum: int = 0) -> int:
+def int_from_env(name: str, default: int, minimum: int = 0) -> int:
     raw = _env(name, str(default))
     try:
         value = int(raw)
@@ -88,16 +88,16 @@ class Settings:
         cors = tuple(o.strip() for o in _env("FACECHECK_CORS_ORIGINS", "").split(",") if o.strip())
         return cls(
             host=_env("FACECHECK_HOST", cls.host),
-            port=_int("FACECHECK_PORT", cls.port, minimum=1),
+            port=int_from_env("FACECHECK_PORT", cls.port, minimum=1),
             liveness_mode=_choice("FACECHECK_LIVENESS_MODE", cls.liveness_mode, LIVENESS_MODES),
             models_dir=Path(_env("FACECHECK_MODELS_DIR", str(cls.models_dir))),
             db_path=Path(_env("FACECHECK_DB_PATH", str(cls.db_path))).expanduser(),
             mongodb_uri=_env("MONGODB_URI", ""),
             mongodb_db=_env("MONGODB_DB", cls.mongodb_db),
-            store_timeout_ms=_int("FACECHECK_STORE_TIMEOUT_MS", cls.store_timeout_ms, minimum=50),
-            max_body_bytes=_int("FACECHECK_MAX_BODY_BYTES", cls.max_body_bytes, minimum=1024),
-            max_image_pixels=_int("FACECHECK_MAX_IMAGE_PIXELS", cls.max_image_pixels, minimum=1),
-            min_face_px=_int("FACECHECK_MIN_FACE_PX", cls.min_face_px, minimum=1),
+            store_timeout_ms=int_from_env("FACECHECK_STORE_TIMEOUT_MS", cls.store_timeout_ms, minimum=50),
+            max_body_bytes=int_from_env("FACECHECK_MAX_BODY_BYTES", cls.max_body_bytes, minimum=1024),
+            max_image_pixels=int_from_env("FACECHECK_MAX_IMAGE_PIXELS", cls.max_image_pixels, minimum=1),
+            min_face_px=int_from_env("FACECHECK_MIN_FACE_PX", cls.min_face_px, minimum=1),
             multi_face_policy=_choice(
                 "FACECHECK_MULTI_FACE_POLICY", cls.multi_face_policy, MULTI_FACE_POLICIES
             ),
@@ -107,5 +107,5 @@ class Settings:
             cors_origins=cors,
             log_level=_env("FACECHECK_LOG_LEVEL", cls.log_level).upper(),
             access_log=_bool("FACECHECK_ACCESS_LOG", cls.access_log),
-            keepalive_requests=_int("FACECHECK_KEEPALIVE_REQUESTS", cls.keepalive_requests, minimum=0),
+            keepalive_requests=int_from_env("FACECHECK_KEEPALIVE_REQUESTS", cls.keepalive_requests),
         )

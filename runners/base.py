@@ -11,7 +11,7 @@ import numpy as np
 from bentoml.validators import ContentType
 
 from facecheck.models import load_model
-from facecheck.settings import Settings
+from facecheck.settings import Settings, int_from_env
 
 logger = logging.getLogger("facecheck.runners")
 
@@ -22,11 +22,12 @@ logger = logging.getLogger("facecheck.runners")
 # timeout bounds a request instead.
 MAX_BATCH_SIZE = 16
 MAX_LATENCY_MS = 10_000
-# ...but ONNX Runtime runs at most 8 crops at a time: its arena keeps the largest batch's
-# activations (a mirror-averaged deepfake batch of 16 is 32 images: the both-checks service
-# measured 1470 MB RSS, about 1200 MB with runs of 8). Capping the batch itself at 8 cost 7 % of
-# /deepfake's throughput (51 vs 55 req/s), chunking nothing (measured with bench.cpu_split).
-MAX_RUN = 8
+# ...but ONNX Runtime runs at most 2 crops at a time: its arena keeps the largest run's
+# activations (a mirror-averaged deepfake run of 8 crops is 16 images; with two deepfake
+# runner processes the service measured 1568 MB RSS with runs of 8, 1219 MB with runs of 2),
+# and on one thread a run of 2 costs no more CPU per crop than a run of 8 (deepfake 19.4
+# against 20.3 ms, liveness flat): the batch still pays BentoML's per-call cost once.
+MAX_RUN = 2
 # The front's client to a runner recycles its connection pool every `max_requests`
 # calls and closes the old pool under calls still in flight: ServerDisconnectedError
 # (HTTP 500) on about 3 % of requests under load. Never recycle; see README.
@@ -42,6 +43,12 @@ RUNNER_CONFIG = {
     # nothing exports traces; excluded, the tracing middleware skips its per-call spans
     "tracing": {"excluded_urls": [".*"]},
 }
+
+
+def runner_config(model: str, workers: int) -> dict:
+    """RUNNER_CONFIG with this many worker processes, overridden by
+    FACECHECK_<MODEL>_RUNNER_WORKERS."""
+    return {**RUNNER_CONFIG, "workers": int_from_env(f"FACECHECK_{model.upper()}_RUNNER_WORKERS", workers, 1)}
 
 
 class OnnxRunner:

@@ -23,3 +23,15 @@ def test_bad_values_name_the_setting(monkeypatch, name: str, raw: str) -> None:
     monkeypatch.setenv(name, raw)
     with pytest.raises(SettingsError, match=name):
         Settings.from_env()
+
+
+def test_runner_processes_default_and_override(monkeypatch) -> None:
+    from runners.base import runner_config
+
+    monkeypatch.delenv("FACECHECK_DEEPFAKE_RUNNER_WORKERS", raising=False)
+    assert runner_config("deepfake", workers=2)["workers"] == 2
+    monkeypatch.setenv("FACECHECK_DEEPFAKE_RUNNER_WORKERS", "3")
+    assert runner_config("deepfake", workers=2)["workers"] == 3
+    monkeypatch.setenv("FACECHECK_DEEPFAKE_RUNNER_WORKERS", "0")
+    with pytest.raises(SettingsError, match="FACECHECK_DEEPFAKE_RUNNER_WORKERS"):
+        runner_config("deepfake", workers=2)
