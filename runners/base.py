@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from typing import Annotated
 
 import bentoml
@@ -58,7 +57,7 @@ class OnnxRunner:
 
     def __init__(self) -> None:
         variable = f"FACECHECK_{self.model_file.split('.')[0].upper()}_RUNNER_THREADS"
-        threads = int(os.environ.get(variable, self.threads))
+        threads = int_from_env(variable, self.threads, 1)
         self.model = load_model(Settings.from_env().models_dir, self.model_file, threads, MAX_RUN)
         if self.model is None:
             logger.error("%s not found: this check answers 503 until it is installed", self.model_file)
