@@ -44,20 +44,22 @@ RUNNER_CONFIG = {
 }
 
 
+def runner_setting(model: str, name: str, default: int) -> int:
+    """FACECHECK_<MODEL>_RUNNER_<NAME> (at least 1), else `default`."""
+    return int_from_env(f"FACECHECK_{model.upper()}_RUNNER_{name}", default, 1)
+
+
 def runner_config(model: str, workers: int) -> dict:
-    """RUNNER_CONFIG with this many worker processes, overridden by
-    FACECHECK_<MODEL>_RUNNER_WORKERS."""
-    return {**RUNNER_CONFIG, "workers": int_from_env(f"FACECHECK_{model.upper()}_RUNNER_WORKERS", workers, 1)}
+    """RUNNER_CONFIG with this many worker processes (FACECHECK_<MODEL>_RUNNER_WORKERS)."""
+    return {**RUNNER_CONFIG, "workers": runner_setting(model, "WORKERS", workers)}
 
 
 class OnnxRunner:
     model_file: str = ""
-    # ONNX Runtime threads, overridden by FACECHECK_<MODEL>_RUNNER_THREADS
-    threads: int = 1
 
     def __init__(self) -> None:
-        variable = f"FACECHECK_{self.model_file.split('.')[0].upper()}_RUNNER_THREADS"
-        threads = int_from_env(variable, self.threads, 1)
+        # one ONNX Runtime thread per process; more processes scale a runner (runners/deepfake.py)
+        threads = runner_setting(self.model_file.split(".")[0], "THREADS", 1)
         self.model = load_model(Settings.from_env().models_dir, self.model_file, threads, MAX_RUN)
         if self.model is None:
             logger.error("%s not found: this check answers 503 until it is installed", self.model_file)
