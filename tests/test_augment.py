@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from training import augment
 
@@ -13,13 +14,19 @@ def _image(seed: int, size: int = 112) -> np.ndarray:
 
 def test_capture_alike_gives_each_image_the_same_augmentation() -> None:
     real, fake = _image(1), _image(2)
+    mask = np.random.default_rng(5).random((56, 56)).astype(np.float32)
     for seed in range(20):
-        pair = augment.capture_alike([real, fake], np.random.default_rng(seed))
-        alone = [augment.capture(img, np.random.default_rng(seed)) for img in (real, fake)]
-        np.testing.assert_array_equal(pair[0], alone[0])
-        np.testing.assert_array_equal(pair[1], alone[1])
+        pair = augment.capture_alike([real, fake], np.random.default_rng(seed), [None, mask])
+        alone = [
+            augment.capture_with_mask(img, m, np.random.default_rng(seed))
+            for img, m in ((real, None), (fake, mask))
+        ]
+        np.testing.assert_array_equal(pair[0][0], alone[0][0])
+        np.testing.assert_array_equal(pair[1][0], alone[1][0])
+        np.testing.assert_array_equal(pair[1][1], alone[1][1])
+        assert pair[0][1] is None
     twins = augment.capture_alike([real, real.copy()], np.random.default_rng(0))
-    np.testing.assert_array_equal(twins[0], twins[1])
+    np.testing.assert_array_equal(twins[0][0], twins[1][0])
 
 
 def test_close_up_keeps_a_box_around_the_centre_and_pads_the_rest_black() -> None:
@@ -36,3 +43,32 @@ def test_close_up_keeps_a_box_around_the_centre_and_pads_the_rest_black() -> Non
         assert kept[56, 56] and not kept[0, 0] and not kept[-1, -1]
         kept_shares.append(kept.mean())
     assert 0.05 < min(kept_shares) and max(kept_shares) < 0.75
+
+
+def test_capture_moves_a_mask_with_its_image() -> None:
+    """Flip and affine move the mask (at its own, smaller size) as they move the image; the
+    photometric steps leave it alone. A mask never changes the image's draws."""
+    img = np.full((224, 224, 3), 40, np.uint8)
+    img[60:120, 30:90] = 230  # a bright square off the centre
+    mask = np.zeros((56, 56), np.float32)
+    mask[15:30, 7:22] = 1.0  # the same square at a quarter of the size
+    for seed in range(30):
+        alone = augment.capture(img, np.random.default_rng(seed))
+        moved, moved_mask = augment.capture_with_mask(img, mask, np.random.default_rng(seed))
+        np.testing.assert_array_equal(moved, alone)
+        assert moved_mask is not None and moved_mask.shape == (56, 56)
+        grey = moved.mean(axis=2)
+        bright = np.argwhere(grey > (grey.max() + grey.min()) / 2).mean(axis=0) / 4
+        marked = np.argwhere(moved_mask > 0.5).mean(axis=0)
+        assert np.abs(bright - marked).max() < 1.5, seed
+
+
+def test_self_blend_returns_where_it_blended() -> None:
+    rng = np.random.default_rng(3)
+    img = _image(4, 224)
+    landmarks = np.array([[80, 90], [144, 90], [112, 125], [88, 160], [136, 160]], np.float32)
+    blended, region = augment.self_blend(img, landmarks, rng)
+    assert region.shape == (224, 224) and region.max() == pytest.approx(1.0)
+    changed = np.abs(blended.astype(int) - img).max(axis=2) > 0
+    assert region[changed].min() > 0  # no pixel changed outside the region
+    assert region[112, 112] > 0.5 and region[5, 5] == 0

@@ -10,13 +10,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
+import torch
 
-from facecheck.models import FaceModel
+from facecheck.models import DEEPFAKE_FILE, FaceModel
 from facecheck.settings import PROJECT_ROOT
-from training.data import DATA_ROOT, read_manifest
+from training.data import DATA_ROOT, MASK_SIZE, _swap_mask_one, read_manifest
 from training.evaluate import liveness_report, roc_auc
+from training.export import load_onnx_weights
+from training.model import deepfake_model
+from training.train import DEEPFAKE_CROP
 
 
 def run(*args: str, timeout: int = 600) -> str:
@@ -80,6 +85,67 @@ def test_interrupted_run_resumes_to_the_same_model(tmp_path: Path) -> None:
     a = FaceModel(tmp_path / "whole" / "liveness.onnx")(crops)
     b = FaceModel(tmp_path / "split" / "liveness.onnx")(crops)
     assert np.allclose(a, b, atol=1e-5)
+
+
+def _deepfake_images(kind: str, n: int) -> list[Path]:
+    return [s.path for s in read_manifest(DATA_ROOT / "deepfake") if s.split == "val" and s.kind == kind][:n]
+
+
+def test_an_exported_file_loads_back_into_torch() -> None:
+    """The shipped deepfake file's weights, put back into the torch model (batch norms
+    folded into the convolutions by the export), score what the file scores."""
+    model = deepfake_model(mask_tap=10)
+    load_onnx_weights(model, PROJECT_ROOT / "models" / DEEPFAKE_FILE)
+    model.eval()
+    crops = np.stack([cv2.resize(cv2.imread(str(p)), (224, 224)) for p in _deepfake_images("faceswap", 6)])
+    with torch.no_grad():
+        x = torch.from_numpy(crops)
+        mirrored = (torch.sigmoid(model(x)) + torch.sigmoid(model(x.flip(2)))) / 2
+        _, mask_logits = model.forward_with_mask(x)
+    expected = FaceModel(PROJECT_ROOT / "models" / DEEPFAKE_FILE)(crops)
+    np.testing.assert_allclose(mirrored.numpy(), expected, atol=1e-5)
+    assert mask_logits.shape == (6, 14, 14)  # block 10's grid: 224 / 16
+
+
+def test_fine_tune_from_an_exported_file_with_a_mask_head(tmp_path: Path) -> None:
+    out = run(
+        "training.train",
+        "deepfake",
+        f"--init={PROJECT_ROOT / 'models' / DEEPFAKE_FILE}",
+        "--steps=2",
+        "--finetune_steps=0",
+        "--pairs=1",
+        "--mask_weight=1",
+        "--limit=24",
+        "--eval_every=2",
+        "--batch_size=4",
+        f"--out={tmp_path}",
+        f"--checkpoint_dir={tmp_path / 'checkpoints'}",
+    )
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["mask_weight"] == 1.0 and summary["init"].endswith(DEEPFAKE_FILE)
+    # the mask head is training-only: the file holds the classifier alone
+    assert summary["parameters"] == sum(p.numel() for p in deepfake_model().parameters())
+    assert summary["onnx_parity_max_abs"] < 1e-4
+    assert FaceModel(tmp_path / DEEPFAKE_FILE).crop == DEEPFAKE_CROP
+
+
+def test_swap_mask_marks_where_a_fake_differs_from_its_source_frame(tmp_path: Path) -> None:
+    real = cv2.imread(str(_deepfake_images("real", 1)[0]))
+    fake = real.copy()
+    fake[92:132, 92:132] = np.clip(fake[92:132, 92:132].astype(int) + 80, 0, 255)  # the face's centre
+    cv2.imwrite(str(tmp_path / "real.png"), real)
+    cv2.imwrite(str(tmp_path / "fake.png"), fake)
+    mask, usable = _swap_mask_one((tmp_path / "fake.png", tmp_path / "real.png", DEEPFAKE_CROP))
+    assert usable and mask.shape == (MASK_SIZE, MASK_SIZE)
+    marked = np.argwhere(mask > 127)
+    assert mask.max() > 240 and len(marked) > 20
+    assert np.ptp(marked, axis=0).max() < 16  # one compact patch: the altered square
+    assert mask[:8, :8].max() == 0 and mask[-8:, -8:].max() == 0
+    # two different frames (differing almost everywhere), or no real frame: unknown
+    cv2.imwrite(str(tmp_path / "other.png"), 255 - real)
+    assert not _swap_mask_one((tmp_path / "fake.png", tmp_path / "other.png", DEEPFAKE_CROP))[1]
+    assert not _swap_mask_one((tmp_path / "fake.png", None, DEEPFAKE_CROP))[1]
 
 
 def test_evaluate_command_on_a_folder(tmp_path: Path) -> None:

