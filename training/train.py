@@ -207,17 +207,18 @@ class DeepfakeBatches:
                 by_group.setdefault(s.group, {})[s.kind] = position[s.kind]
                 position[s.kind] += 1
         self.pairs = [(g["real"], g["faceswap"]) for g in by_group.values() if len(g) == 2]
-        self.swap_masks: np.ndarray | None = None  # per face swap, uint8 (data.swap_masks)
+        # per face swap: where it differs from its source frame, and whether that is known
+        self.swap_masks: tuple[np.ndarray, np.ndarray] | None = None
         if mask_weight and "faceswap" in self.fakes:
-            masks, usable = swap_masks(fc, DEEPFAKE_CROP)
-            self.swap_masks = np.where(usable[:, None, None], masks, 255)  # 255: unknown
+            self.swap_masks = swap_masks(fc, DEEPFAKE_CROP)
+            usable = self.swap_masks[1]
             print(f"face swap masks: {usable.sum()} of {len(usable)} pairs line up", flush=True)
         self.rng = rng
 
     def _swap_mask(self, i: int) -> np.ndarray | None:
-        if self.swap_masks is None or self.swap_masks[i].min() == 255:
+        if self.swap_masks is None or not self.swap_masks[1][i]:
             return None
-        return self.swap_masks[i].astype(np.float32) / 255
+        return self.swap_masks[0][i].astype(np.float32) / 255
 
     def sample(self) -> Example:
         rng = self.rng
