@@ -129,12 +129,11 @@ class Example(NamedTuple):
 class Pool:
     crops: np.ndarray
     marks: np.ndarray | None = None
-    kinds: list[str] | None = None
 
 
 def _pool(fc: FaceCrops, spec: CropSpec, keep) -> Pool:
     idx = [i for i, s in enumerate(fc.samples) if keep(s)]
-    return Pool(fc.crops[spec][idx], fc.landmarks[spec][idx], [fc.samples[i].kind for i in idx])
+    return Pool(fc.crops[spec][idx], fc.landmarks[spec][idx])
 
 
 # ---- liveness -----------------------------------------------------------------------------
