@@ -50,7 +50,9 @@ threads = 2
 checkpoint_dir = str(PROJECT_ROOT / ".cache" / "checkpoints")
 resume = False
 stop_after = 0  # >0: stop after this step, checkpoint kept, to split a long run into sittings
-mirror = False  # the exported file averages each crop's score with its mirror image's
+# the exported file averages each crop's score with its mirror image's (twice the model's
+# cost: liveness's two views already cost two passes, so it ships without)
+mirror = False
 # this many DFDC face swaps per batch come with the real crop of their source video, both
 # under the same capture augmentation: the pair differs only by the swap (deepfake)
 pairs = 0
@@ -71,7 +73,6 @@ mask_tap = 10
 init = ""
 # per-task values that replace the ones above (before command-line overrides)
 TASK_DEFAULTS = {
-    "liveness": {"mirror": True},
     "deepfake": {
         "steps": 3600,
         "frozen_blocks": 6,
@@ -80,16 +81,16 @@ TASK_DEFAULTS = {
         "mirror": True,
     },
 }
-LIVENESS_CROP = CropSpec(scale=2.0, size=112)
-LIVENESS_SOURCE_CROP = CropSpec(scale=2.0, size=224)  # synthetic attacks are made at 2x, then shrunk
+LIVENESS_CROP = CropSpec(scale=2.0, size=224)  # the model sees it at 112 px twice (TwoViewClassifier)
 DEEPFAKE_CROP = CropSpec(scale=1.3, size=224)
 VAL_CROPS = {  # task -> val_crops() arguments: dataset, crop, the label scored 1
     "liveness": ("liveness", LIVENESS_CROP, "live"),
     "deepfake": ("deepfake", DEEPFAKE_CROP, "fake"),
 }
-LIVENESS_TARGET_BPCER = 0.03  # threshold: 3 % of val bona fide rejected ...
-# ... on whole camera frames, as selfies arrive; pre-cut tight face crops (pyis_*) are
-# reported, not calibrated on (see models/liveness.md)
+LIVENESS_TARGET_BPCER = 0.03  # threshold: 3 % of val bona fide rejected, pooled over ...
+# ... whole camera frames (NUAA) and, for more cameras than NUAA's one, the deepfake set's
+# val real faces; pre-cut tight face crops (pyis_*) are reported, not calibrated on (see
+# models/liveness.md)
 LIVENESS_CALIBRATION_SOURCES = ("nuaa",)
 # what a deepfake training sample is: a real face, a real fake of each kind, or a
 # self-blended image made from a real face (face swaps are the hard, common case)
@@ -144,7 +145,7 @@ class LivenessBatches:
     attacks (real print/replay crops, and print/replay synthesised from bona fide)."""
 
     def __init__(self, rng: np.random.Generator):
-        specs = (LIVENESS_CROP, LIVENESS_SOURCE_CROP)
+        specs = (LIVENESS_CROP,)
         live_set = face_crops(
             _subset([s for s in read_manifest(DATA_ROOT / "liveness") if s.split == "train"], limit, rng),
             specs,
@@ -153,30 +154,25 @@ class LivenessBatches:
             s for s in read_manifest(DATA_ROOT / "deepfake") if s.split == "train" and s.label == "real"
         ]
         extra = face_crops(_subset(real_faces, limit, rng), specs)
-        self.live = [_pool(live_set, spec, lambda s: s.label == "live") for spec in specs]
-        self.extra = [_pool(extra, spec, lambda s: True) for spec in specs]
+        self.live = _pool(live_set, LIVENESS_CROP, lambda s: s.label == "live")
+        self.extra = _pool(extra, LIVENESS_CROP, lambda s: True)
         self.attacks = _pool(live_set, LIVENESS_CROP, lambda s: s.label == "attack")
         self.rng = rng
 
-    def _bona_fide(self, big: bool) -> np.ndarray:
-        pool = (self.live if self.rng.random() < 0.5 else self.extra)[int(big)]
+    def _bona_fide(self) -> np.ndarray:
+        pool = self.live if self.rng.random() < 0.5 else self.extra
         return pool.crops[self.rng.integers(len(pool.crops))]
 
     def sample(self) -> Example:
-        rng, size = self.rng, LIVENESS_CROP.size
+        rng = self.rng
         r = rng.random()
         if r < 0.5:
-            if rng.random() < 0.5:
-                crop = self._bona_fide(big=False)
-            else:
-                crop = cv2.resize(self._bona_fide(big=True), (size, size), interpolation=cv2.INTER_AREA)
-            label = 1.0
+            crop, label = self._bona_fide(), 1.0
         elif r < 0.7 and len(self.attacks.crops):
             crop, label = self.attacks.crops[rng.integers(len(self.attacks.crops))], 0.0
         else:
             kind = "print" if rng.random() < 0.5 else "replay"
-            big = augment.synthetic_attack(self._bona_fide(big=True), rng, kind)
-            crop, label = cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA), 0.0
+            crop, label = augment.synthetic_attack(self._bona_fide(), rng, kind), 0.0
         if rng.random() < close_ups:
             crop = augment.close_up(crop, rng)
         return Example(augment.capture(crop, rng), label)
@@ -326,7 +322,11 @@ def calibrate_threshold(
         calibration = np.isin(val_sources, LIVENESS_CALIBRATION_SOURCES)
     if not calibration.any():  # a smoke run's subset may miss those sources
         calibration[:] = True
-    threshold = calibrate(onnx_path, val_x[calibration], val_y[calibration], rate, bona_fide_high)
+    x, y = val_x[calibration], val_y[calibration]
+    if bona_fide_high:
+        faces, real, _ = val_crops("deepfake", LIVENESS_CROP, "real", np.random.default_rng(seed))
+        x, y = np.concatenate([x, faces[real == 1]]), np.concatenate([y, real[real == 1]])
+    threshold = calibrate(onnx_path, x, y, rate, bona_fide_high)
     set_metadata(onnx_path, {"threshold": f"{threshold:.6f}"})
     return threshold
 
