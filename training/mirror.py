@@ -4,8 +4,8 @@ presentation, so averaging takes out part of the model's noise; living in the gr
 needs no change in any caller, and the file's threshold is calibrated on the averaged
 scores.
 
-    python -m training.mirror liveness   (the shipped models/liveness.onnx, re-calibrated)
-    python -m training.mirror deepfake --out=/tmp/m   (the file in /tmp/m)"""
+    python -m training.mirror liveness --out=/tmp/m   (/tmp/m/liveness.onnx, re-calibrated)
+    python -m training.mirror deepfake --out=/tmp/m   (the shipped deepfake file already is)"""
 
 from __future__ import annotations
 
