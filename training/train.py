@@ -258,6 +258,13 @@ def val_crops(
     return fc.crops[spec], labels, [s.source for s in fc.samples]
 
 
+def other_cameras_bona_fide() -> np.ndarray:
+    """Liveness crops of the deepfake set's val real faces: bona fide of more cameras."""
+    reals = [s for s in read_manifest(DATA_ROOT / "deepfake") if s.split == "val" and s.label == "real"]
+    samples = _subset(reals, limit, np.random.default_rng(seed))
+    return face_crops(samples, (LIVENESS_CROP,)).crops[LIVENESS_CROP]
+
+
 # ---- loop ---------------------------------------------------------------------------------
 
 
@@ -324,8 +331,8 @@ def calibrate_threshold(
         calibration[:] = True
     x, y = val_x[calibration], val_y[calibration]
     if bona_fide_high:
-        faces, real, _ = val_crops("deepfake", LIVENESS_CROP, "real", np.random.default_rng(seed))
-        x, y = np.concatenate([x, faces[real == 1]]), np.concatenate([y, real[real == 1]])
+        faces = other_cameras_bona_fide()
+        x, y = np.concatenate([x, faces]), np.concatenate([y, np.ones(len(faces), np.float32)])
     threshold = calibrate(onnx_path, x, y, rate, bona_fide_high)
     set_metadata(onnx_path, {"threshold": f"{threshold:.6f}"})
     return threshold
