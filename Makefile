@@ -5,11 +5,11 @@ export BENTOML_DO_NOT_TRACK := True
 
 .PHONY: setup serve test lint bench train-liveness train-deepfake evaluate build
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0  # the CPU wheel on disk; must come before anything that needs torch
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"  # the versions measured (constraints.txt)
 	touch $@
 
 setup: $(VENV)/.installed

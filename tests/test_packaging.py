@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from bench.launcher import RunningService, start_service
 from facecheck.settings import PROJECT_ROOT
@@ -49,6 +51,28 @@ def _env_map(environment: dict | list | None) -> dict[str, str]:
     if isinstance(environment, list):
         return dict(item.split("=", 1) for item in environment)
     return {k: str(v) for k, v in (environment or {}).items()}
+
+
+def _pins(path: Path) -> dict[str, str]:
+    lines = (line.split("#")[0].strip() for line in path.read_text().splitlines())
+    return {canonicalize_name(n): v for n, _, v in (line.partition("==") for line in lines if line)}
+
+
+def test_locked_versions_satisfy_requirements_and_match_the_test_environment() -> None:
+    """requirements.lock (what the bento installs) pins every serving requirement at a version
+    its range allows, and at the same version as constraints.txt (what `make setup` installs,
+    so what the tests and the bench measured)."""
+    locked, constrained = _pins(PROJECT / "requirements.lock"), _pins(PROJECT / "constraints.txt")
+    for line in (PROJECT / "requirements.txt").read_text().splitlines():
+        if not line.split("#")[0].strip():
+            continue
+        requirement = Requirement(line.split("#")[0])
+        name = canonicalize_name(requirement.name)
+        assert name in locked, f"{name} is not in requirements.lock: regenerate it (its header says how)"
+        assert requirement.specifier.contains(locked[name], prereleases=True), (name, locked[name])
+    assert "torch" not in locked
+    differing = {n: (v, constrained.get(n)) for n, v in locked.items() if constrained.get(n) != v}
+    assert not differing, f"requirements.lock and constraints.txt disagree: {differing}"
 
 
 def test_compose_runs_mongo_and_facecheck_offline() -> None:
@@ -150,6 +174,8 @@ def test_bento_holds_service_models_and_settings(bento: Bento) -> None:
     assert not (src / "tests").exists() and not (src / "training").exists()
 
     requirements = (bento.path / "env" / "python" / "requirements.txt").read_text()
+    # BentoML appends its own pin (the same bentoml==1.4.39) to the locked list
+    assert requirements.startswith((PROJECT / "requirements.lock").read_text())
     assert "onnxruntime" in requirements and not re.search(r"^torch\b", requirements, re.MULTILINE)
     assert "yuface" not in requirements  # only the conversion needs the library
 
