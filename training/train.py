@@ -469,6 +469,7 @@ def main() -> None:
         "threshold": threshold,
         "mirror_averaged": mirror,
         "mask_weight": mask_weight,
+        "close_ups": close_ups,
         "init": init,
         "wall_seconds": round(time.time() - started),
         "history": history,
