@@ -53,9 +53,15 @@ def _env_map(environment: dict | list | None) -> dict[str, str]:
     return {k: str(v) for k, v in (environment or {}).items()}
 
 
-def _pins(path: Path) -> dict[str, str]:
+def _requirement_lines(path: Path) -> list[str]:
+    """A requirements file's entries, comments and blank lines left out."""
     lines = (line.split("#")[0].strip() for line in path.read_text().splitlines())
-    return {canonicalize_name(n): v for n, _, v in (line.partition("==") for line in lines if line)}
+    return [line for line in lines if line]
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins = (line.partition("==") for line in _requirement_lines(path))
+    return {canonicalize_name(name): version for name, _, version in pins}
 
 
 def test_locked_versions_satisfy_requirements_and_match_the_test_environment() -> None:
@@ -63,10 +69,8 @@ def test_locked_versions_satisfy_requirements_and_match_the_test_environment() -
     its range allows, and at the same version as constraints.txt (what `make setup` installs,
     so what the tests and the bench measured)."""
     locked, constrained = _pins(PROJECT / "requirements.lock"), _pins(PROJECT / "constraints.txt")
-    for line in (PROJECT / "requirements.txt").read_text().splitlines():
-        if not line.split("#")[0].strip():
-            continue
-        requirement = Requirement(line.split("#")[0])
+    for line in _requirement_lines(PROJECT / "requirements.txt"):
+        requirement = Requirement(line)
         name = canonicalize_name(requirement.name)
         assert name in locked, f"{name} is not in requirements.lock: regenerate it (its header says how)"
         assert requirement.specifier.contains(locked[name], prereleases=True), (name, locked[name])

@@ -249,20 +249,16 @@ class DeepfakeBatches:
 
 
 def val_crops(
-    dataset: str, spec: CropSpec, positive_label: str, rng: np.random.Generator
+    dataset: str, spec: CropSpec, positive_label: str, rng: np.random.Generator, only_label: str = ""
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Crops, 0/1 labels (1 = `positive_label`) and sources of a dataset's val split."""
-    samples = _subset([s for s in read_manifest(DATA_ROOT / dataset) if s.split == "val"], limit, rng)
-    fc = face_crops(samples, (spec,))
+    """Crops, 0/1 labels (1 = `positive_label`) and sources of a dataset's val split (of its
+    `only_label` images when given)."""
+    samples = [
+        s for s in read_manifest(DATA_ROOT / dataset) if s.split == "val" and only_label in ("", s.label)
+    ]
+    fc = face_crops(_subset(samples, limit, rng), (spec,))
     labels = np.array([s.label == positive_label for s in fc.samples], np.float32)
     return fc.crops[spec], labels, [s.source for s in fc.samples]
-
-
-def other_cameras_bona_fide() -> np.ndarray:
-    """Liveness crops of the deepfake set's val real faces: bona fide of more cameras."""
-    reals = [s for s in read_manifest(DATA_ROOT / "deepfake") if s.split == "val" and s.label == "real"]
-    samples = _subset(reals, limit, np.random.default_rng(seed))
-    return face_crops(samples, (LIVENESS_CROP,)).crops[LIVENESS_CROP]
 
 
 # ---- loop ---------------------------------------------------------------------------------
@@ -331,8 +327,9 @@ def calibrate_threshold(
         calibration[:] = True
     x, y = val_x[calibration], val_y[calibration]
     if bona_fide_high:
-        faces = other_cameras_bona_fide()
-        x, y = np.concatenate([x, faces]), np.concatenate([y, np.ones(len(faces), np.float32)])
+        # the deepfake set's val real faces: bona fide of more cameras than NUAA's one
+        faces, real, _ = val_crops("deepfake", LIVENESS_CROP, "real", np.random.default_rng(seed), "real")
+        x, y = np.concatenate([x, faces]), np.concatenate([y, real])
     threshold = calibrate(onnx_path, x, y, rate, bona_fide_high)
     set_metadata(onnx_path, {"threshold": f"{threshold:.6f}"})
     return threshold
