@@ -21,7 +21,7 @@ from training.data import DATA_ROOT, MASK_SIZE, _swap_mask_one, read_manifest
 from training.evaluate import liveness_report, roc_auc
 from training.export import load_onnx_weights
 from training.model import deepfake_model
-from training.train import DEEPFAKE_CROP
+from training.train import DEEPFAKE_CROP, DEEPFAKE_HELD_OUT_CAMERAS, other_camera_faces
 
 
 def run(*args: str, timeout: int = 600) -> str:
@@ -88,6 +88,18 @@ def test_interrupted_run_resumes_to_the_same_model(tmp_path: Path) -> None:
     a = FaceModel(tmp_path / "whole" / "liveness.onnx")(crops)
     b = FaceModel(tmp_path / "split" / "liveness.onnx")(crops)
     assert np.allclose(a, b, atol=1e-5)
+
+
+def test_deepfake_training_reads_other_cameras_but_not_the_held_out_ones() -> None:
+    """The deepfake model's genuine faces of other cameras come from the liveness set's train
+    split; its val split and the held-out repositories stay its unseen-camera test."""
+    faces = other_camera_faces(np.random.default_rng(0))
+    sources = {s.source for s in faces}
+    train = read_manifest(DATA_ROOT / "liveness")
+    assert {s.split for s in faces} == {"train"}
+    assert sources.isdisjoint(DEEPFAKE_HELD_OUT_CAMERAS)
+    assert set(DEEPFAKE_HELD_OUT_CAMERAS) <= {s.source for s in train if s.split == "train"}
+    assert {"nuaa"} < sources and {"live", "attack"} <= {s.label for s in faces}
 
 
 def _deepfake_images(kind: str, n: int) -> list[Path]:

@@ -94,7 +94,12 @@ LIVENESS_TARGET_BPCER = 0.03  # threshold: 3 % of val bona fide rejected, pooled
 LIVENESS_CALIBRATION_SOURCES = ("nuaa",)
 # what a deepfake training sample is: a real face, a real fake of each kind, or a
 # self-blended image made from a real face (face swaps are the hard, common case)
-DEEPFAKE_MIX = {"real": 0.5, "faceswap": 0.2, "gan": 0.1, "self_blend": 0.2}
+DEEPFAKE_MIX = {"real": 0.4, "other_camera": 0.1, "faceswap": 0.2, "gan": 0.1, "self_blend": 0.2}
+# "other_camera": unmanipulated faces of the liveness set's train split (webcam frames and
+# crops, live or printed / replayed: none is AI-made), so that a camera's softness, noise or
+# colour is not taken for a fake. These liveness sources stay out of it: the deepfake
+# model's test on cameras it never saw (models/deepfake.md)
+DEEPFAKE_HELD_OUT_CAMERAS = ("pyis_krzysiek", "pyis_lestari")
 DEEPFAKE_TARGET_FPR = 0.03  # threshold: 3 % of val real faces flagged
 # ----------------------------------------------------------------------------------------
 
@@ -194,6 +199,8 @@ class DeepfakeBatches:
             kind: _pool(fc, DEEPFAKE_CROP, lambda s, k=kind: s.kind == k) for kind in ("faceswap", "gan")
         }
         self.fakes = {k: p for k, p in self.fakes.items() if len(p.crops)}
+        others = face_crops(other_camera_faces(rng), (DEEPFAKE_CROP,))
+        self.other_camera = _pool(others, DEEPFAKE_CROP, lambda s: True)
         # (position in self.real, position in the face-swap pool) of each source video's pair
         position = {"real": 0, "faceswap": 0}
         by_group: dict[str, dict[str, int]] = {}
@@ -225,10 +232,13 @@ class DeepfakeBatches:
             crop, label = pool.crops[i], 1.0
             if what == "faceswap":
                 mask = self._swap_mask(i)
+        elif what == "other_camera" and len(self.other_camera.crops):
+            crop = self.other_camera.crops[rng.integers(len(self.other_camera.crops))]
+            label, mask = 0.0, np.zeros((MASK_SIZE, MASK_SIZE), np.float32)
         else:
             i = int(rng.integers(len(self.real.crops)))
             crop, label, mask = self.real.crops[i], 0.0, np.zeros((MASK_SIZE, MASK_SIZE), np.float32)
-            if what != "real":  # self_blend, or a fake kind missing from a small subset
+            if what not in ("real", "other_camera"):  # self_blend, or a kind missing from a subset
                 assert self.real.marks is not None
                 crop, region = augment.self_blend(crop, self.real.marks[i], rng)
                 label, mask = 1.0, cv2.resize(region, (MASK_SIZE, MASK_SIZE), interpolation=cv2.INTER_AREA)
@@ -246,6 +256,13 @@ class DeepfakeBatches:
             [self.real.crops[real], swaps[fake]], self.rng, masks
         )
         return [Example(real_crop, 0.0, real_mask), Example(fake_crop, 1.0, fake_mask)]
+
+
+def other_camera_faces(rng: np.random.Generator) -> list:
+    """The liveness set's train images outside DEEPFAKE_HELD_OUT_CAMERAS (see DEEPFAKE_MIX)."""
+    samples = read_manifest(DATA_ROOT / "liveness")
+    keep = [s for s in samples if s.split == "train" and s.source not in DEEPFAKE_HELD_OUT_CAMERAS]
+    return _subset(keep, limit, rng)
 
 
 def val_crops(
