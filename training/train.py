@@ -27,7 +27,7 @@ from facecheck.models import DEEPFAKE_FILE, LIVENESS_FILE
 from facecheck.preprocess import CropSpec
 from facecheck.settings import PROJECT_ROOT
 from training import augment
-from training.data import DATA_ROOT, MASK_SIZE, FaceCrops, face_crops, read_manifest, swap_masks
+from training.data import DATA_ROOT, MASK_SIZE, FaceCrops, Sample, face_crops, read_manifest, swap_masks
 from training.evaluate import calibrate, roc_auc
 from training.export import export_onnx, load_onnx_weights, set_metadata
 from training.mirror import add_mirror_averaging
@@ -258,7 +258,7 @@ class DeepfakeBatches:
         return [Example(real_crop, 0.0, real_mask), Example(fake_crop, 1.0, fake_mask)]
 
 
-def other_camera_faces(rng: np.random.Generator) -> list:
+def other_camera_faces(rng: np.random.Generator) -> list[Sample]:
     """The liveness set's train images outside DEEPFAKE_HELD_OUT_CAMERAS (see DEEPFAKE_MIX)."""
     samples = read_manifest(DATA_ROOT / "liveness")
     keep = [s for s in samples if s.split == "train" and s.source not in DEEPFAKE_HELD_OUT_CAMERAS]
