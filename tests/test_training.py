@@ -21,7 +21,7 @@ from training.data import DATA_ROOT, MASK_SIZE, _swap_mask_one, read_manifest
 from training.evaluate import liveness_report, roc_auc
 from training.export import load_onnx_weights
 from training.model import deepfake_model
-from training.train import DEEPFAKE_CROP, DEEPFAKE_HELD_OUT_CAMERAS, other_camera_faces
+from training.train import DEEPFAKE_CROP, DEEPFAKE_HELD_OUT_CAMERAS, is_other_camera, split_samples
 
 
 def run(*args: str, timeout: int = 600) -> str:
@@ -93,7 +93,7 @@ def test_interrupted_run_resumes_to_the_same_model(tmp_path: Path) -> None:
 def test_deepfake_training_reads_other_cameras_but_not_the_held_out_ones() -> None:
     """The deepfake model's genuine faces of other cameras come from the liveness set's train
     split; its val split and the held-out repositories stay its unseen-camera test."""
-    faces = other_camera_faces(np.random.default_rng(0))
+    faces = split_samples("liveness", "train", np.random.default_rng(0), is_other_camera)
     sources = {s.source for s in faces}
     train = read_manifest(DATA_ROOT / "liveness")
     assert {s.split for s in faces} == {"train"}

@@ -14,6 +14,7 @@ import functools
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -119,10 +120,14 @@ def apply_overrides(argv: list[str]) -> None:
         globals()[key] = type(default)(value) if not isinstance(default, bool) else value == "1"
 
 
-def _subset(samples: list, n: int, rng: np.random.Generator) -> list:
-    if n <= 0 or len(samples) <= n:
+def split_samples(
+    dataset: str, split: str, rng: np.random.Generator, keep: Callable[[Sample], bool] = lambda s: True
+) -> list[Sample]:
+    """A dataset's `split` samples that `keep` accepts; at most `limit` of them (smoke runs)."""
+    samples = [s for s in read_manifest(DATA_ROOT / dataset) if s.split == split and keep(s)]
+    if limit <= 0 or len(samples) <= limit:
         return samples
-    return [samples[i] for i in sorted(rng.choice(len(samples), n, replace=False))]
+    return [samples[i] for i in sorted(rng.choice(len(samples), limit, replace=False))]
 
 
 class Example(NamedTuple):
@@ -151,14 +156,8 @@ class LivenessBatches:
 
     def __init__(self, rng: np.random.Generator):
         specs = (LIVENESS_CROP,)
-        live_set = face_crops(
-            _subset([s for s in read_manifest(DATA_ROOT / "liveness") if s.split == "train"], limit, rng),
-            specs,
-        )
-        real_faces = [
-            s for s in read_manifest(DATA_ROOT / "deepfake") if s.split == "train" and s.label == "real"
-        ]
-        extra = face_crops(_subset(real_faces, limit, rng), specs)
+        live_set = face_crops(split_samples("liveness", "train", rng), specs)
+        extra = face_crops(split_samples("deepfake", "train", rng, lambda s: s.label == "real"), specs)
         self.live = _pool(live_set, LIVENESS_CROP, lambda s: s.label == "live")
         self.extra = _pool(extra, LIVENESS_CROP, lambda s: True)
         self.attacks = _pool(live_set, LIVENESS_CROP, lambda s: s.label == "attack")
@@ -187,19 +186,17 @@ class LivenessBatches:
 
 
 class DeepfakeBatches:
-    """Real faces, real fakes per kind and self-blended images, in DEEPFAKE_MIX shares."""
+    """Real faces (DFDC, FFHQ and other cameras'), real fakes per kind and self-blended images,
+    in DEEPFAKE_MIX shares."""
 
     def __init__(self, rng: np.random.Generator):
-        samples = _subset(
-            [s for s in read_manifest(DATA_ROOT / "deepfake") if s.split == "train"], limit, rng
-        )
-        fc = face_crops(samples, (DEEPFAKE_CROP,))
+        fc = face_crops(split_samples("deepfake", "train", rng), (DEEPFAKE_CROP,))
         self.real = _pool(fc, DEEPFAKE_CROP, lambda s: s.label == "real")
         self.fakes = {
             kind: _pool(fc, DEEPFAKE_CROP, lambda s, k=kind: s.kind == k) for kind in ("faceswap", "gan")
         }
         self.fakes = {k: p for k, p in self.fakes.items() if len(p.crops)}
-        others = face_crops(other_camera_faces(rng), (DEEPFAKE_CROP,))
+        others = face_crops(split_samples("liveness", "train", rng, is_other_camera), (DEEPFAKE_CROP,))
         self.other_camera = _pool(others, DEEPFAKE_CROP, lambda s: True)
         # (position in self.real, position in the face-swap pool) of each source video's pair
         position = {"real": 0, "faceswap": 0}
@@ -258,11 +255,9 @@ class DeepfakeBatches:
         return [Example(real_crop, 0.0, real_mask), Example(fake_crop, 1.0, fake_mask)]
 
 
-def other_camera_faces(rng: np.random.Generator) -> list[Sample]:
-    """The liveness set's train images outside DEEPFAKE_HELD_OUT_CAMERAS (see DEEPFAKE_MIX)."""
-    samples = read_manifest(DATA_ROOT / "liveness")
-    keep = [s for s in samples if s.split == "train" and s.source not in DEEPFAKE_HELD_OUT_CAMERAS]
-    return _subset(keep, limit, rng)
+def is_other_camera(sample: Sample) -> bool:
+    """A liveness-set image the deepfake model trains on as a genuine face (see DEEPFAKE_MIX)."""
+    return sample.source not in DEEPFAKE_HELD_OUT_CAMERAS
 
 
 def val_crops(
@@ -270,10 +265,8 @@ def val_crops(
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Crops, 0/1 labels (1 = `positive_label`) and sources of a dataset's val split (of its
     `only_label` images when given)."""
-    samples = [
-        s for s in read_manifest(DATA_ROOT / dataset) if s.split == "val" and only_label in ("", s.label)
-    ]
-    fc = face_crops(_subset(samples, limit, rng), (spec,))
+    samples = split_samples(dataset, "val", rng, lambda s: only_label in ("", s.label))
+    fc = face_crops(samples, (spec,))
     labels = np.array([s.label == positive_label for s in fc.samples], np.float32)
     return fc.crops[spec], labels, [s.source for s in fc.samples]
 
