@@ -107,6 +107,8 @@ REQUEST_SCHEMA = {
     # Every request is recorded in the store (key, endpoint, status, outcome, latency); BentoML's
     # own access log line per request repeats that for 3 % of the front's CPU under load
     logging={"access": {"enabled": SETTINGS.access_log}},
+    # nothing exports traces: excluded, the tracing middleware skips its per-request spans
+    tracing={"excluded_urls": [".*"]},
 )
 @bentoml.asgi_app(app, path="/")
 class Facecheck:

@@ -20,7 +20,7 @@ from facecheck.settings import PROJECT_ROOT
 from training.data import DATA_ROOT, MASK_SIZE, _swap_mask_one, read_manifest
 from training.evaluate import liveness_report, roc_auc
 from training.export import load_onnx_weights
-from training.model import deepfake_model
+from training.model import deepfake_model, liveness_model
 from training.train import DEEPFAKE_CROP, DEEPFAKE_HELD_OUT_CAMERAS, is_other_camera, split_samples
 
 
@@ -187,3 +187,33 @@ def test_iso_metrics_on_known_scores() -> None:
     assert report["apcer"] == {"print": 0.5, "replay": 0.5}
     assert report["acer"] == pytest.approx(0.375)
     assert roc_auc(np.array([0.9, 0.1]), np.array([1, 0])) == 1.0
+
+
+def test_view_dropout_judges_each_sample_on_one_view_in_training_only() -> None:
+    """With view dropout, a training sample is scored by its context view alone or by its
+    face view alone; evaluation (and so the export) always uses both."""
+    torch.manual_seed(0)
+    model = liveness_model(view_dropout=1.0)
+    model.load_imagenet()
+    crops = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (8, 224, 224, 3), np.uint8))
+    linear = model.head[-1]
+    with torch.no_grad():
+        linear.weight.normal_()  # ImageNet has no such layer: give both halves a say
+        model.eval()
+        both = model(crops)
+        half = linear.weight.shape[1] // 2
+        only = {}
+        for view, blank in (("context", slice(half, None)), ("face", slice(None, half))):
+            saved = linear.weight.clone()
+            linear.weight[:, blank] = 0
+            only[view] = model(crops)
+            linear.weight.copy_(saved)
+        model.training = True  # the classifier alone: no dropout, drop-connect or batch statistics
+        trained = model(crops)
+    assert not torch.allclose(only["context"], only["face"])
+    is_context, is_face = (torch.isclose(trained, only[v], atol=1e-5) for v in ("context", "face"))
+    assert torch.all(is_context | is_face) and is_context.any() and is_face.any()
+    assert not torch.allclose(trained, both)
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(crops), both)

@@ -172,22 +172,33 @@ class TwoViewClassifier(FaceClassifier):
     texture: halftone, moire; a pre-cut tight face crop fills it). The two views' pooled
     features go to one linear layer. Input: N x 2S x 2S x 3, the network runs at S px."""
 
-    def __init__(self, num_blocks: int, head_channels: int, dropout: float = 0.2):
+    def __init__(self, num_blocks: int, head_channels: int, dropout: float = 0.2, view_dropout: float = 0.0):
         super().__init__(num_blocks, head_channels, dropout)
         self.head[-1] = nn.Linear(2 * head_channels, 1)
+        # training only: this share of samples has one of its two views (either, equally
+        # often) blanked out of the linear layer, so that each view must judge on its own
+        # (without it the context view decides and the face view learns little)
+        self.view_dropout = view_dropout
 
     def forward(self, crops_uint8: torch.Tensor) -> torch.Tensor:
         x = self.input(crops_uint8)
         quarter = x.shape[-1] // 4
         views = torch.cat([F.avg_pool2d(x, 2), x[..., quarter : 3 * quarter, quarter : 3 * quarter]])
-        features = self.head[:-1](self.backbone(views))  # 2N x C: all contexts, then all centres
-        return self.head[-1](features.unflatten(0, (2, -1)).transpose(0, 1).flatten(1)).squeeze(1)
+        features = self.head[:-1](self.backbone(views)).unflatten(0, (2, -1))  # context, centre x N x C
+        if self.training and self.view_dropout > 0:
+            n = features.shape[1]
+            dropped = torch.rand(n) < self.view_dropout
+            which = torch.randint(0, 2, (n,))
+            keep = torch.ones(2, n, 1)
+            keep[which[dropped], dropped.nonzero().squeeze(1)] = 0.0
+            features = features * keep
+        return self.head[-1](features.transpose(0, 1).flatten(1)).squeeze(1)
 
 
-def liveness_model() -> FaceClassifier:
+def liveness_model(view_dropout: float = 0.0) -> FaceClassifier:
     """Lite0 up to stage 5 (stride 16, 112 channels) on two views of a 224 px crop, each
     at 112 px: about 0.73M parameters."""
-    return TwoViewClassifier(num_blocks=11, head_channels=256)
+    return TwoViewClassifier(num_blocks=11, head_channels=256, view_dropout=view_dropout)
 
 
 def deepfake_model(mask_tap: int = -1) -> FaceClassifier:

@@ -64,6 +64,8 @@ finetune_pairs = 0
 # liveness: share of samples of every class cut to a close-up (augment.close_up); 0.2 was
 # tried and not shipped (models/liveness.md)
 close_ups = 0.0
+# liveness: share of samples that one of the model's two views is blanked for (TwoViewClassifier)
+view_dropout = 0.0
 # deepfake: >0 adds a training-only head that maps where a crop was manipulated (self-blend
 # masks, face swaps' difference from their source frame, nothing in real faces), on the
 # output of block mask_tap (14 x 14 cells), with this weight on its loss
@@ -358,10 +360,13 @@ class Stage:
 def plan() -> list[Stage]:
     if task != "deepfake" and (pairs or finetune_pairs):
         raise SystemExit("pairs are DFDC face swaps with their source video: deepfake only")
+    if task != "liveness" and view_dropout:
+        raise SystemExit("view dropout is for the liveness model's two views")
     if task != "deepfake" and mask_weight:
         raise SystemExit("manipulation masks are deepfake only")
     name = f"{task}-{steps}-seed{seed}-limit{limit}"
     name += f"-pairs{pairs}" * bool(pairs) + f"-closeups{close_ups}" * bool(close_ups)
+    name += f"-viewdrop{view_dropout}" * bool(view_dropout)
     name += f"-mask{mask_weight}" * bool(mask_weight) + f"-init-{Path(init).stem}" * bool(init)
     stages = [Stage(name, seed, 1, steps, lr, pairs)]
     if finetune_steps:
@@ -438,7 +443,8 @@ def main() -> None:
     rng = np.random.default_rng(seed)
     started = time.time()
     if task == "liveness":
-        batches, build_model, filename = LivenessBatches(rng), liveness_model, LIVENESS_FILE
+        batches, filename = LivenessBatches(rng), LIVENESS_FILE
+        build_model = functools.partial(liveness_model, view_dropout)
     elif task == "deepfake":
         batches, filename = DeepfakeBatches(rng), DEEPFAKE_FILE
         build_model = functools.partial(deepfake_model, mask_tap if mask_weight else -1)
@@ -477,6 +483,7 @@ def main() -> None:
         "mirror_averaged": mirror,
         "mask_weight": mask_weight,
         "close_ups": close_ups,
+        "view_dropout": view_dropout,
         "init": init,
         "wall_seconds": round(time.time() - started),
         "history": history,
