@@ -97,7 +97,7 @@ LIVENESS_TARGET_BPCER = 0.03  # threshold: 3 % of val bona fide rejected, pooled
 LIVENESS_CALIBRATION_SOURCES = ("nuaa",)
 # what a deepfake training sample is: a real face, a real fake of each kind, or a
 # self-blended image made from a real face (face swaps are the hard, common case)
-DEEPFAKE_MIX = {"real": 0.4, "other_camera": 0.1, "faceswap": 0.2, "gan": 0.1, "self_blend": 0.2}
+DEEPFAKE_MIX = {"real": 0.3, "other_camera": 0.2, "faceswap": 0.2, "gan": 0.1, "self_blend": 0.2}
 # "other_camera": unmanipulated faces of the liveness set's train split (webcam frames and
 # crops, live or printed / replayed: none is AI-made), so that a camera's softness, noise or
 # colour is not taken for a fake. These liveness sources stay out of it: the deepfake
