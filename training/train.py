@@ -231,15 +231,13 @@ class DeepfakeBatches:
             crop, label = pool.crops[i], 1.0
             if what == "faceswap":
                 mask = self._swap_mask(i)
-        elif what == "other_camera" and len(self.other_camera.crops):
-            crop = self.other_camera.crops[rng.integers(len(self.other_camera.crops))]
-            label, mask = 0.0, np.zeros((MASK_SIZE, MASK_SIZE), np.float32)
-        else:
-            i = int(rng.integers(len(self.real.crops)))
-            crop, label, mask = self.real.crops[i], 0.0, np.zeros((MASK_SIZE, MASK_SIZE), np.float32)
+        else:  # a genuine face, self-blended unless a real one was asked for
+            pool = self.other_camera if what == "other_camera" and len(self.other_camera.crops) else self.real
+            i = int(rng.integers(len(pool.crops)))
+            crop, label, mask = pool.crops[i], 0.0, np.zeros((MASK_SIZE, MASK_SIZE), np.float32)
             if what not in ("real", "other_camera"):  # self_blend, or a kind missing from a subset
-                assert self.real.marks is not None
-                crop, region = augment.self_blend(crop, self.real.marks[i], rng)
+                assert pool.marks is not None
+                crop, region = augment.self_blend(crop, pool.marks[i], rng)
                 label, mask = 1.0, cv2.resize(region, (MASK_SIZE, MASK_SIZE), interpolation=cv2.INTER_AREA)
         crop, mask = augment.capture_with_mask(crop, mask, rng)
         return Example(crop, label, mask)
