@@ -62,7 +62,7 @@ class FaceNotUsable(ValueError):
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
-        self.reason = reason  # "no_face" | "face_too_small" | "multiple_faces"
+        self.reason = reason  # "no_face" | "face_too_small" | "multiple_faces" | "face_fills_image"
 
 
 class YuNetDetector:

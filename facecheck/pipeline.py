@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from facecheck.faces import Face, YuNetDetector, find_upright_faces, select_face
+from facecheck.faces import Face, FaceNotUsable, YuNetDetector, find_upright_faces, select_face
 from facecheck.images import DecodedImage
-from facecheck.preprocess import CropSpec, crop_face
+from facecheck.preprocess import CropSpec, crop_face, image_share
 from facecheck.settings import Settings
 
 
@@ -31,3 +31,11 @@ def locate_face(
 def model_crops(decoded: DecodedImage, face: Face, specs: list[CropSpec]) -> dict[CropSpec, np.ndarray]:
     """One 1 x S x S x 3 crop per distinct spec."""
     return {spec: crop_face(decoded.pixels, face, spec)[None] for spec in dict.fromkeys(specs)}
+
+
+def require_context(decoded: DecodedImage, face: Face, spec: CropSpec, min_share: float) -> None:
+    """Raises FaceNotUsable("face_fills_image") when less than `min_share` of the face's
+    `spec` crop is image: the liveness check judges a face with its surroundings, and a
+    face cut out of its photo (a printed one included) leaves it nothing but the face."""
+    if image_share(decoded.pixels.shape, face, spec) < min_share:
+        raise FaceNotUsable("face_fills_image")

@@ -72,6 +72,17 @@ def crop_face(image: np.ndarray, face: Face, spec: CropSpec) -> np.ndarray:
     )
 
 
+def image_share(shape: tuple[int, ...], face: Face, spec: CropSpec, grid: int = 32) -> float:
+    """Share of the crop that lies inside an image of this shape; the rest is black padding."""
+    inverse = cv2.invertAffineTransform(crop_matrix(face, spec))
+    centres = (np.arange(grid) + 0.5) * spec.size / grid
+    xs, ys = np.meshgrid(centres, centres)
+    points = np.stack([xs.ravel(), ys.ravel(), np.ones(grid * grid)], axis=1) @ inverse.T
+    h, w = shape[:2]
+    inside = (points[:, 0] >= 0) & (points[:, 0] < w) & (points[:, 1] >= 0) & (points[:, 1] < h)
+    return float(inside.mean())
+
+
 def landmarks_in_crop(face: Face, spec: CropSpec) -> np.ndarray:
     matrix = crop_matrix(face, spec)
     points = np.hstack([face.landmarks, np.ones((5, 1), np.float32)])

@@ -72,6 +72,10 @@ class Settings:
     min_face_px: int = 40
     multi_face_policy: str = "reject"
     multi_face_ratio: float = 0.5
+    # /liveness judges a face only when at least this share of its context crop (2.0x the
+    # face box) is image: a face cut out of its photo leaves the model nothing but the face,
+    # and cropping a printed photo that close got past it (models/liveness.md)
+    liveness_min_context: float = 0.5
     liveness_threshold: float | None = None
     deepfake_threshold: float | None = None
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
@@ -85,6 +89,10 @@ class Settings:
         assert ratio is not None
         if not 0.0 < ratio <= 1.0:
             raise SettingsError("FACECHECK_MULTI_FACE_RATIO must be in (0, 1]")
+        min_context = _float("FACECHECK_LIVENESS_MIN_CONTEXT", cls.liveness_min_context)
+        assert min_context is not None
+        if not 0.0 <= min_context <= 1.0:
+            raise SettingsError("FACECHECK_LIVENESS_MIN_CONTEXT must be in [0, 1]")
         cors = tuple(o.strip() for o in _env("FACECHECK_CORS_ORIGINS", "").split(",") if o.strip())
         return cls(
             host=_env("FACECHECK_HOST", cls.host),
@@ -102,6 +110,7 @@ class Settings:
                 "FACECHECK_MULTI_FACE_POLICY", cls.multi_face_policy, MULTI_FACE_POLICIES
             ),
             multi_face_ratio=ratio,
+            liveness_min_context=min_context,
             liveness_threshold=_float("FACECHECK_LIVENESS_THRESHOLD", None),
             deepfake_threshold=_float("FACECHECK_DEEPFAKE_THRESHOLD", None),
             cors_origins=cors,

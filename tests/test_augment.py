@@ -45,6 +45,22 @@ def test_close_up_keeps_a_box_around_the_centre_and_pads_the_rest_black() -> Non
     assert 0.05 < min(kept_shares) and max(kept_shares) < 0.75
 
 
+def test_reframe_keeps_the_face_box_and_at_least_the_share_the_service_judges() -> None:
+    img = _image(4, 224)
+    rng = np.random.default_rng(0)
+    shares = []
+    for _ in range(200):
+        out = augment.reframe(img, rng, box_side=112, min_share=0.5)
+        kept = out.any(axis=2)
+        rows, cols = np.flatnonzero(kept.any(axis=1)), np.flatnonzero(kept.any(axis=0))
+        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        assert kept[box].all() and kept.sum() == kept[box].size  # one solid rectangle
+        np.testing.assert_array_equal(out[box], img[box])
+        assert kept[56:168, 56:168].all()  # the face box is never cut
+        shares.append(kept.mean())
+    assert min(shares) >= 0.5 and max(shares) > 0.85 and np.median(shares) < 0.75
+
+
 def test_capture_moves_a_mask_with_its_image() -> None:
     """Flip and affine move the mask (at its own, smaller size) as they move the image; the
     photometric steps leave it alone. A mask never changes the image's draws."""
@@ -72,3 +88,14 @@ def test_self_blend_returns_where_it_blended() -> None:
     changed = np.abs(blended.astype(int) - img).max(axis=2) > 0
     assert region[changed].min() > 0  # no pixel changed outside the region
     assert region[112, 112] > 0.5 and region[5, 5] == 0
+
+
+def test_cut_out_puts_the_attack_face_over_the_scene_and_keeps_the_scene_around_it() -> None:
+    attack, scene = _image(5, 224), _image(6, 224)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        out = augment.cut_out(attack, scene, rng, box_side=112)
+        np.testing.assert_array_equal(out[90:134, 90:134], attack[90:134, 90:134])  # the face
+        frame = np.ones((224, 224), bool)
+        frame[4:-4, 4:-4] = False
+        assert (out[frame] == scene[frame]).all(axis=1).mean() > 0.5  # the scene around it

@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from facecheck import contract
+from facecheck.faces import YuNetDetector
 from facecheck.models import DEEPFAKE_FILE, LIVENESS_FILE, read_model_info
 from facecheck.settings import Settings
 from tests.imaging import b64, data_url, jpeg_bytes, png_bytes
@@ -164,6 +165,19 @@ def test_face_errors_are_not_verdicts(service, live_frame) -> None:
         for endpoint in ("/liveness", "/deepfake"):
             resp = service.post(endpoint, {"hash_id": key, "selfie_image": data_url(jpeg_bytes(image))})
             assert (resp.status_code, resp.json()) == (422, {"error": message}), name
+
+
+def test_liveness_refuses_a_face_cut_out_of_its_photo(service, live_frame) -> None:
+    """A face cropped out of its frame leaves the liveness model nothing but the face (a
+    printed photo cropped so passed half the time, models/liveness.md): /liveness answers
+    422 and counts nothing; /deepfake, whose crop is the face itself, still judges it."""
+    key = service.new_key(limit=1)
+    x, y, w, h = YuNetDetector().detect(live_frame)[0].box.astype(int).tolist()
+    cut = data_url(jpeg_bytes(cv2.resize(live_frame[y : y + h, x : x + w], (300, 300))))
+    resp = service.post("/liveness", {"hash_id": key, "selfie_image": cut})
+    assert (resp.status_code, resp.json()) == (422, {"error": contract.FACE_FILLS_IMAGE})
+    resp = service.post("/deepfake", {"hash_id": key, "selfie_image": cut})
+    assert resp.status_code == 201 and resp.json()["status"] == "Success"  # the one unit of quota
 
 
 def test_exif_orientation_is_honoured(service, live_frame) -> None:

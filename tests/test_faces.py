@@ -80,3 +80,29 @@ def test_an_upright_face_is_left_as_it_is(live_frame: np.ndarray) -> None:
     assert image is live_frame and faces
     blank = np.full((240, 320, 3), 127, np.uint8)
     assert find_upright_faces(blank, detector) == (blank, [])
+
+
+def test_context_share_is_the_part_of_the_crop_inside_the_image(live_frame: np.ndarray) -> None:
+    """The liveness check judges a face only with enough of its surroundings: a whole
+    frame passes; the same face cut out of it (as an attacker may cut a printed photo)
+    leaves a quarter of a 2x crop as image and is refused as `face_fills_image`."""
+    from facecheck.images import DecodedImage
+    from facecheck.pipeline import require_context
+    from facecheck.preprocess import CropSpec, image_share
+
+    spec = CropSpec(scale=2.0, size=224)
+    detector = YuNetDetector()
+    whole = detector.detect(live_frame)[0]
+    assert image_share(live_frame.shape, whole, spec) == 1.0
+    box = Face(np.array([0, 0, 100, 100], np.float32), np.zeros((5, 2), np.float32), 0.9)
+    assert image_share((100, 100, 3), box, spec) == pytest.approx(0.25, abs=0.02)
+    assert image_share((200, 200, 3), box, spec) == pytest.approx(0.5625, abs=0.02)  # box in a corner
+
+    x, y, w, h = whole.box.astype(int).tolist()
+    cut = np.ascontiguousarray(live_frame[y : y + h, x : x + w])
+    found = detector.detect(cut)[0]
+    assert image_share(cut.shape, found, spec) < 0.4
+    require_context(DecodedImage(live_frame, 1.0, "jpeg"), whole, spec, 0.5)  # no exception
+    with pytest.raises(FaceNotUsable) as err:
+        require_context(DecodedImage(cut, 1.0, "jpeg"), found, spec, 0.5)
+    assert err.value.reason == "face_fills_image"

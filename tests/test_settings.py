@@ -18,7 +18,15 @@ def test_access_log_is_off_by_default(monkeypatch) -> None:
     assert Settings.from_env().access_log is False
 
 
-@pytest.mark.parametrize("name, raw", [("FACECHECK_ACCESS_LOG", "yes please"), ("FACECHECK_PORT", "http")])
+@pytest.mark.parametrize(
+    "name, raw",
+    [
+        ("FACECHECK_ACCESS_LOG", "yes please"),
+        ("FACECHECK_PORT", "http"),
+        ("FACECHECK_LIVENESS_MIN_CONTEXT", "1.5"),
+        ("FACECHECK_LIVENESS_MIN_CONTEXT", "half"),
+    ],
+)
 def test_bad_values_name_the_setting(monkeypatch, name: str, raw: str) -> None:
     monkeypatch.setenv(name, raw)
     with pytest.raises(SettingsError, match=name):

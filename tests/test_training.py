@@ -18,7 +18,7 @@ import torch
 from facecheck.models import DEEPFAKE_FILE, FaceModel
 from facecheck.settings import PROJECT_ROOT
 from training.data import DATA_ROOT, MASK_SIZE, _swap_mask_one, read_manifest
-from training.evaluate import liveness_report, roc_auc
+from training.evaluate import liveness_report, roc_auc, score_locally
 from training.export import load_onnx_weights
 from training.model import deepfake_model, liveness_model
 from training.train import DEEPFAKE_CROP, DEEPFAKE_HELD_OUT_CAMERAS, is_other_camera, split_samples
@@ -217,3 +217,16 @@ def test_view_dropout_judges_each_sample_on_one_view_in_training_only() -> None:
     model.eval()
     with torch.no_grad():
         torch.testing.assert_close(model(crops), both)
+
+
+def test_evaluation_refuses_what_the_service_refuses() -> None:
+    """Cut down to 1.2x their face box (`--reframe`), whole frames become faces without
+    surroundings: the liveness evaluation leaves them unjudged, as /liveness answers 422;
+    the deepfake evaluation still scores them."""
+    nuaa_val = [s for s in read_manifest(DATA_ROOT / "liveness") if s.split == "val" and s.source == "nuaa"]
+    files = [s.path for s in nuaa_val[:2]]
+    assert score_locally("liveness", files, PROJECT_ROOT / "models")[0][0] is not None
+    scores, note = score_locally("liveness", files, PROJECT_ROOT / "models", reframe=1.2)
+    assert scores == [None, None] and "face_fills_image" in note
+    scores, _ = score_locally("deepfake", files, PROJECT_ROOT / "models", reframe=1.2)
+    assert all(isinstance(s, float) for s in scores)

@@ -146,7 +146,49 @@ def close_up(img: np.ndarray, rng: Rng) -> np.ndarray:
     return out
 
 
+def reframe(img: np.ndarray, rng: Rng, box_side: int, min_share: float) -> np.ndarray:
+    """The photo cut closer around the face (a close selfie, or an attack cut down to lose
+    its paper edge or bezel): of a context crop centred on a face box of `box_side` px, a
+    rectangle that holds the box and at least `min_share` of the crop stays image, the rest
+    becomes the serving crop's black padding. Given to every class alike, so neither the
+    padding nor the missing context carries a label."""
+    size = img.shape[0]
+    room = (size - box_side) / 2  # context on each side of the face box
+    for _ in range(20):
+        left, right, top, bottom = rng.uniform(0, room, size=4)
+        if (size - left - right) * (size - top - bottom) >= min_share * size * size:
+            break
+    else:
+        return img
+    out = np.zeros_like(img)
+    y0, y1, x0, x1 = int(top), size - int(bottom), int(left), size - int(right)
+    out[y0:y1, x0:x1] = img[y0:y1, x0:x1]
+    return out
+
+
 # --- presentation attacks -------------------------------------------------------------
+
+
+def cut_out(attack: np.ndarray, scene: np.ndarray, rng: Rng, box_side: int) -> np.ndarray:
+    """A printed or replayed face cut out and held in front of a real scene: the attack
+    crop's face region (a rectangle or an oval 1.05-1.7x the face box, edges hard or
+    softened) over a bona fide crop of the same size, whose own face it covers. Without
+    it the model judged mostly the surroundings: cut-out prints over a live frame passed
+    about three times in four (models/liveness.md)."""
+    size = attack.shape[0]
+    side = box_side * rng.uniform(1.05, 1.7)
+    half_w, half_h = (min(0.42 * size, side / 2 * rng.uniform(0.85, 1.15)) for _ in range(2))
+    cx, cy = size / 2 + rng.uniform(-0.06, 0.06) * side, size / 2 + rng.uniform(-0.06, 0.06) * side
+    mask = np.zeros((size, size), np.float32)
+    if rng.random() < 0.5:
+        cv2.ellipse(mask, (round(cx), round(cy)), (round(half_w), round(half_h)), 0, 0, 360, 1.0, -1)
+    else:
+        top_left = (round(cx - half_w), round(cy - half_h))
+        cv2.rectangle(mask, top_left, (round(cx + half_w), round(cy + half_h)), 1.0, -1)
+    if rng.random() < 0.5:
+        mask = cv2.GaussianBlur(mask, (0, 0), rng.uniform(0.5, 3.0))
+    m = mask[..., None]
+    return _u8(np.rint(scene.astype(np.float32) * (1 - m) + attack.astype(np.float32) * m))
 
 
 def _glare(img: np.ndarray, rng: Rng, max_gain: float) -> np.ndarray:

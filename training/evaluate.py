@@ -144,15 +144,18 @@ def plot_roc(scores: np.ndarray, kinds: list[str], task: str, path: Path) -> Non
 
 
 def score_locally(
-    task: str, files: list[Path], models_dir: Path, turns: int = 0
+    task: str, files: list[Path], models_dir: Path, turns: int = 0, reframe: float = 0.0
 ) -> tuple[list[float | None], str]:
     """Scores through the serving pipeline; None where the service would not judge.
     `turns` quarter-turns every image first (np.rot90), as a photo stored without its
-    orientation tag, or a turned attack, arrives."""
+    orientation tag, or a turned attack, arrives. `reframe` > 0 first cuts every image down
+    to a square of that many times its face box (as an attacker may crop a printed photo or
+    a screen capture to lose its edges), then sends the cut-out through the pipeline."""
     from facecheck.faces import FaceNotUsable, YuNetDetector
     from facecheck.images import ImageError, decode_bytes
     from facecheck.models import DEEPFAKE_FILE, LIVENESS_FILE, FaceModel
-    from facecheck.pipeline import locate_face, model_crops
+    from facecheck.pipeline import locate_face, model_crops, require_context
+    from facecheck.preprocess import CropSpec, crop_face
     from facecheck.settings import Settings
 
     model = FaceModel(models_dir / (LIVENESS_FILE if task == "liveness" else DEEPFAKE_FILE), threads=2)
@@ -164,7 +167,13 @@ def score_locally(
             decoded = decode_bytes(file.read_bytes(), settings.max_image_pixels)
             if turns % 4:
                 decoded = replace(decoded, pixels=np.ascontiguousarray(np.rot90(decoded.pixels, turns)))
+            if reframe:
+                decoded, face = locate_face(decoded, detector, settings)
+                cut = CropSpec(scale=reframe, size=max(8, round(reframe * face.size)))
+                decoded = replace(decoded, pixels=crop_face(decoded.pixels, face, cut))
             decoded, face = locate_face(decoded, detector, settings)
+            if task == "liveness":
+                require_context(decoded, face, model.crop, settings.liveness_min_context)
         except ImageError:
             scores.append(None)
             reasons["corrupt"] += 1
@@ -222,10 +231,13 @@ def main() -> None:
     parser.add_argument("--key", help="API key for --url")
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--turns", type=int, default=0, help="quarter-turn every image first (local only)")
+    parser.add_argument(
+        "--reframe", type=float, default=0.0, help="cut every image to N x its face box first (local only)"
+    )
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports")
     args = parser.parse_args()
-    if args.turns and args.url:
-        parser.error("--turns turns images on this side only; send turned files to --url instead")
+    if (args.turns or args.reframe) and args.url:
+        parser.error("--turns and --reframe change images here only; send such files to --url instead")
 
     samples = [s for s in manifest_or_folder(args.data) if args.split in ("all", s.split)]
     if args.limit:
@@ -234,7 +246,7 @@ def main() -> None:
     if args.url:
         raw, note = score_over_http(args.task, files, args.url, args.key or "")
     else:
-        raw, note = score_locally(args.task, files, args.models, args.turns)
+        raw, note = score_locally(args.task, files, args.models, args.turns, args.reframe)
     judged = [i for i, s in enumerate(raw) if s is not None]
     scores = np.array([raw[i] for i in judged], np.float64)
     kinds = [samples[i].kind for i in judged]
@@ -250,6 +262,7 @@ def main() -> None:
         "data": str(args.data),
         "split": args.split,
         "turns": args.turns,
+        "reframe": args.reframe,
         "mode": "http" if args.url else "onnx",
         "not_judged": len(raw) - len(judged),
         "note": note,
@@ -264,6 +277,7 @@ def main() -> None:
         report["per_source"][source] = sub
     args.out.mkdir(parents=True, exist_ok=True)
     suffix = ("-http" if args.url else "") + (f"-turned{args.turns}" if args.turns else "")
+    suffix += f"-reframed{args.reframe}" if args.reframe else ""
     stem = args.out / f"{args.task}-{args.split}{suffix}"
     Path(f"{stem}.json").write_text(json.dumps(report, indent=2))
     plot_roc(scores, kinds, args.task, Path(f"{stem}.png"))

@@ -71,9 +71,9 @@ def main() -> None:
         raise SystemExit(__doc__)
     train.apply_overrides(sys.argv[1:])
     path = Path(train.out) / f"{train.task}.onnx"
-    x, y, sources = train.val_crops(*train.VAL_CROPS[train.task], np.random.default_rng(train.seed))
+    x, y = train.val_crops(*train.VAL_CROPS[train.task], np.random.default_rng(train.seed))
     add_mirror_averaging(path)
-    threshold = train.calibrate_threshold(path, x, y, sources)
+    threshold = train.calibrate_threshold(path, x, y)
     summary_path = path.with_suffix(".train.json")
     summary = json.loads(summary_path.read_text()) | {"threshold": threshold, "mirror_averaged": True}
     summary_path.write_text(json.dumps(summary, indent=2))

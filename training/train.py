@@ -26,10 +26,10 @@ from torch.nn import functional as F
 
 from facecheck.models import DEEPFAKE_FILE, LIVENESS_FILE
 from facecheck.preprocess import CropSpec
-from facecheck.settings import PROJECT_ROOT
+from facecheck.settings import PROJECT_ROOT, Settings
 from training import augment
 from training.data import DATA_ROOT, MASK_SIZE, FaceCrops, Sample, face_crops, read_manifest, swap_masks
-from training.evaluate import calibrate, roc_auc
+from training.evaluate import bona_fide_threshold, calibrate, roc_auc, score_locally
 from training.export import export_onnx, load_onnx_weights, set_metadata
 from training.mirror import add_mirror_averaging
 from training.model import deepfake_model, liveness_model
@@ -66,6 +66,11 @@ finetune_pairs = 0
 close_ups = 0.0
 # liveness: share of samples that one of the model's two views is blanked for (TwoViewClassifier)
 view_dropout = 0.0
+# liveness: share of samples of every class cut closer around the face (augment.reframe),
+# down to the least context that /liveness still judges (Settings.liveness_min_context)
+reframes = 0.0
+# liveness: share of attack samples cut out and put over a bona fide crop (augment.cut_out)
+cut_outs = 0.0
 # deepfake: >0 adds a training-only head that maps where a crop was manipulated (self-blend
 # masks, face swaps' difference from their source frame, nothing in real faces), on the
 # output of block mask_tap (14 x 14 cells), with this weight on its loss
@@ -90,10 +95,9 @@ VAL_CROPS = {  # task -> val_crops() arguments: dataset, crop, the label scored 
     "liveness": ("liveness", LIVENESS_CROP, "live"),
     "deepfake": ("deepfake", DEEPFAKE_CROP, "fake"),
 }
-LIVENESS_TARGET_BPCER = 0.03  # threshold: 3 % of val bona fide rejected, pooled over ...
-# ... whole camera frames (NUAA) and, for more cameras than NUAA's one, the deepfake set's
-# val real faces; pre-cut tight face crops (pyis_*) are reported, not calibrated on (see
-# models/liveness.md)
+LIVENESS_TARGET_BPCER = 0.03  # threshold: 3 % of val bona fide rejected, pooled over whole
+# camera frames (NUAA) and the deepfake set's val real faces that /liveness judges (not the
+# pre-cut tight crops it refuses: calibrate_threshold, models/liveness.md)
 LIVENESS_CALIBRATION_SOURCES = ("nuaa",)
 # what a deepfake training sample is: a real face, a real fake of each kind, or a
 # self-blended image made from a real face (face swaps are the hard, common case)
@@ -179,8 +183,14 @@ class LivenessBatches:
         else:
             kind = "print" if rng.random() < 0.5 else "replay"
             crop, label = augment.synthetic_attack(self._bona_fide(), rng, kind), 0.0
+        box_side = round(LIVENESS_CROP.size / LIVENESS_CROP.scale)
+        # each knob draws only when it is on, so that runs without it keep their random stream
+        if cut_outs and label == 0.0 and rng.random() < cut_outs:
+            crop = augment.cut_out(crop, self._bona_fide(), rng, box_side)
         if rng.random() < close_ups:
             crop = augment.close_up(crop, rng)
+        if reframes and rng.random() < reframes:
+            crop = augment.reframe(crop, rng, box_side, Settings().liveness_min_context)
         return Example(augment.capture(crop, rng), label)
 
 
@@ -261,14 +271,11 @@ def is_other_camera(sample: Sample) -> bool:
 
 
 def val_crops(
-    dataset: str, spec: CropSpec, positive_label: str, rng: np.random.Generator, only_label: str = ""
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Crops, 0/1 labels (1 = `positive_label`) and sources of a dataset's val split (of its
-    `only_label` images when given)."""
-    samples = split_samples(dataset, "val", rng, lambda s: only_label in ("", s.label))
-    fc = face_crops(samples, (spec,))
-    labels = np.array([s.label == positive_label for s in fc.samples], np.float32)
-    return fc.crops[spec], labels, [s.source for s in fc.samples]
+    dataset: str, spec: CropSpec, positive_label: str, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Crops and 0/1 labels (1 = `positive_label`) of a dataset's val split."""
+    fc = face_crops(split_samples(dataset, "val", rng), (spec,))
+    return fc.crops[spec], np.array([s.label == positive_label for s in fc.samples], np.float32)
 
 
 # ---- loop ---------------------------------------------------------------------------------
@@ -324,23 +331,25 @@ def load_checkpoint(path: Path, model, optimizer, schedule, rng) -> tuple[int, l
     return state["next_step"], state["history"]
 
 
-def calibrate_threshold(
-    onnx_path: Path, val_x: np.ndarray, val_y: np.ndarray, val_sources: list[str]
-) -> float:
+def calibrate_threshold(onnx_path: Path, val_x: np.ndarray, val_y: np.ndarray) -> float:
     """Calibrate the task's threshold on val and write it into the file's metadata."""
-    bona_fide_high = task == "liveness"  # liveness scores bona fide high, deepfake scores fakes high
-    rate = LIVENESS_TARGET_BPCER if bona_fide_high else DEEPFAKE_TARGET_FPR
-    calibration = np.ones(len(val_y), bool)
-    if bona_fide_high:
-        calibration = np.isin(val_sources, LIVENESS_CALIBRATION_SOURCES)
-    if not calibration.any():  # a smoke run's subset may miss those sources
-        calibration[:] = True
-    x, y = val_x[calibration], val_y[calibration]
-    if bona_fide_high:
-        # the deepfake set's val real faces: bona fide of more cameras than NUAA's one
-        faces, real, _ = val_crops("deepfake", LIVENESS_CROP, "real", np.random.default_rng(seed), "real")
-        x, y = np.concatenate([x, faces]), np.concatenate([y, real])
-    threshold = calibrate(onnx_path, x, y, rate, bona_fide_high)
+    if task == "deepfake":  # fakes score high: DEEPFAKE_TARGET_FPR of the val real faces above it
+        threshold = calibrate(onnx_path, val_x, val_y, DEEPFAKE_TARGET_FPR, bona_fide_high=False)
+    else:
+        # LIVENESS_TARGET_BPCER of the val bona fide faces that /liveness judges, scored as it
+        # scores them (decode, detector, context gate, crop): whole frames, and the deepfake
+        # set's real faces for more cameras than NUAA's one; faces it refuses don't count
+        rng = np.random.default_rng(seed)
+        frames = split_samples(
+            "liveness", "val", rng, lambda s: s.label == "live" and s.source in LIVENESS_CALIBRATION_SOURCES
+        )
+        faces = split_samples("deepfake", "val", rng, lambda s: s.label == "real")
+        scored = score_locally("liveness", [s.path for s in frames + faces], onnx_path.parent)[0]
+        judged = np.array([score for score in scored if score is not None])
+        if len(judged):
+            threshold = bona_fide_threshold(judged, LIVENESS_TARGET_BPCER, bona_fide_high=True)
+        else:  # a smoke run's subset may hold none of them
+            threshold = calibrate(onnx_path, val_x, val_y, LIVENESS_TARGET_BPCER, bona_fide_high=True)
     set_metadata(onnx_path, {"threshold": f"{threshold:.6f}"})
     return threshold
 
@@ -364,6 +373,7 @@ def plan() -> list[Stage]:
         raise SystemExit("manipulation masks are deepfake only")
     name = f"{task}-{steps}-seed{seed}-limit{limit}"
     name += f"-pairs{pairs}" * bool(pairs) + f"-closeups{close_ups}" * bool(close_ups)
+    name += f"-reframes{reframes}" * bool(reframes) + f"-cutouts{cut_outs}" * bool(cut_outs)
     name += f"-viewdrop{view_dropout}" * bool(view_dropout)
     name += f"-mask{mask_weight}" * bool(mask_weight) + f"-init-{Path(init).stem}" * bool(init)
     stages = [Stage(name, seed, 1, steps, lr, pairs)]
@@ -449,7 +459,7 @@ def main() -> None:
     else:
         raise SystemExit(f"unknown task {task}")
     dataset, crop, positive_label = VAL_CROPS[task]
-    val_x, val_y, val_sources = val_crops(dataset, crop, positive_label, rng)
+    val_x, val_y = val_crops(dataset, crop, positive_label, rng)
     print(f"data ready in {time.time() - started:.0f}s; val {len(val_y)} crops", flush=True)
     stages, weights, history = plan(), None, []
     for stage in stages:
@@ -466,7 +476,7 @@ def main() -> None:
     parity = export_onnx(model, crop, onnx_path, task, check_crops=val_x[:64])
     if mirror:
         add_mirror_averaging(onnx_path)
-    threshold = calibrate_threshold(onnx_path, val_x, val_y, val_sources)
+    threshold = calibrate_threshold(onnx_path, val_x, val_y)
     summary = {
         "task": task,
         "steps": stages[-1].last,
@@ -481,6 +491,8 @@ def main() -> None:
         "mirror_averaged": mirror,
         "mask_weight": mask_weight,
         "close_ups": close_ups,
+        "reframes": reframes,
+        "cut_outs": cut_outs,
         "view_dropout": view_dropout,
         "init": init,
         "wall_seconds": round(time.time() - started),
