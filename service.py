@@ -24,7 +24,7 @@ from facecheck.connections import RotateConnections  # noqa: E402
 from facecheck.faces import FaceNotUsable, YuNetDetector  # noqa: E402
 from facecheck.images import ImageError, decode_selfie  # noqa: E402
 from facecheck.models import DEEPFAKE_FILE, LIVENESS_FILE, ModelInfo, read_model_info  # noqa: E402
-from facecheck.pipeline import locate_face, model_crops, require_context  # noqa: E402
+from facecheck.pipeline import check_crops  # noqa: E402
 from facecheck.settings import Settings  # noqa: E402
 from facecheck.store import AuthResult, RequestRecord, StoreUnavailable, open_store  # noqa: E402
 from runners.deepfake import DeepfakeRunner  # noqa: E402
@@ -233,7 +233,7 @@ class Facecheck:
                 message = contract.MODEL_UNAVAILABLE.format(model=check)
                 raise Rejected(contract.HTTP_UNAVAILABLE, {"error": message}, "model_unavailable")
         try:
-            crops = await asyncio.to_thread(self._decode_and_crop, selfie, checks)
+            return await asyncio.to_thread(self._decode_and_crop, selfie, checks)
         except ImageError:
             # deepfake-only answers use the deepfake container's own wording
             corrupt = contract.CORRUPT_IMAGE_DEEPFAKE if checks == ("deepfake",) else contract.CORRUPT_IMAGE
@@ -242,16 +242,11 @@ class Facecheck:
             raise Rejected(
                 contract.HTTP_UNPROCESSABLE, {"error": FACE_ERRORS[exc.reason]}, exc.reason
             ) from None
-        return {check: crops[self.models[check].crop] for check in checks}  # type: ignore[union-attr]
 
     def _decode_and_crop(self, selfie: str, checks: tuple[str, ...]) -> dict:
-        specs = [self.models[c].crop for c in checks]  # type: ignore[union-attr]
         decoded = decode_selfie(selfie, self.settings.max_image_pixels)
-        decoded, face = locate_face(decoded, self.detector, self.settings)
-        if "liveness" in checks:
-            spec = self.models["liveness"].crop  # type: ignore[union-attr]
-            require_context(decoded, face, spec, self.settings.liveness_min_context)
-        return model_crops(decoded, face, specs)
+        specs = {c: self.models[c].crop for c in checks}  # type: ignore[union-attr]
+        return check_crops(decoded, self.detector, self.settings, specs)
 
     async def _score(self, key_id: str, crops: dict, checks: tuple[str, ...]) -> Verdict:
         try:

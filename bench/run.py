@@ -94,7 +94,7 @@ def _pipeline_worker(args: tuple[list[str], tuple[str, ...], float, multiprocess
     from facecheck.faces import YuNetDetector
     from facecheck.images import decode_selfie
     from facecheck.models import DEEPFAKE_FILE, LIVENESS_FILE, FaceModel
-    from facecheck.pipeline import locate_face, model_crops
+    from facecheck.pipeline import locate_face, model_crops, require_context
     from facecheck.settings import Settings
 
     settings = Settings.from_env()
@@ -110,6 +110,8 @@ def _pipeline_worker(args: tuple[list[str], tuple[str, ...], float, multiprocess
         t1 = time.perf_counter()
         decoded, face = locate_face(decoded, detector, settings)
         t2 = time.perf_counter()
+        if "liveness" in models:
+            require_context(decoded, face, models["liveness"].crop, settings.liveness_min_context)
         crops = model_crops(decoded, face, [m.crop for m in models.values()])
         t3 = time.perf_counter()
         stages["decode"] += t1 - t0

@@ -39,3 +39,15 @@ def require_context(decoded: DecodedImage, face: Face, spec: CropSpec, min_share
     face cut out of its photo (a printed one included) leaves it nothing but the face."""
     if image_share(decoded.pixels.shape, face, spec) < min_share:
         raise FaceNotUsable("face_fills_image")
+
+
+def check_crops(
+    decoded: DecodedImage, detector: YuNetDetector, settings: Settings, specs: dict[str, CropSpec]
+) -> dict[str, np.ndarray]:
+    """check name -> its model's 1 x S x S x 3 crop of the face to judge, as the service
+    cuts it. Raises FaceNotUsable, for the liveness check also when the face fills the image."""
+    decoded, face = locate_face(decoded, detector, settings)
+    if "liveness" in specs:
+        require_context(decoded, face, specs["liveness"], settings.liveness_min_context)
+    crops = model_crops(decoded, face, list(specs.values()))
+    return {check: crops[spec] for check, spec in specs.items()}

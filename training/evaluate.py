@@ -154,7 +154,7 @@ def score_locally(
     from facecheck.faces import FaceNotUsable, YuNetDetector
     from facecheck.images import ImageError, decode_bytes
     from facecheck.models import DEEPFAKE_FILE, LIVENESS_FILE, FaceModel
-    from facecheck.pipeline import locate_face, model_crops, require_context
+    from facecheck.pipeline import check_crops, locate_face
     from facecheck.preprocess import CropSpec, crop_face
     from facecheck.settings import Settings
 
@@ -171,9 +171,7 @@ def score_locally(
                 decoded, face = locate_face(decoded, detector, settings)
                 cut = CropSpec(scale=reframe, size=max(8, round(reframe * face.size)))
                 decoded = replace(decoded, pixels=crop_face(decoded.pixels, face, cut))
-            decoded, face = locate_face(decoded, detector, settings)
-            if task == "liveness":
-                require_context(decoded, face, model.crop, settings.liveness_min_context)
+            crop = check_crops(decoded, detector, settings, {task: model.crop})[task]
         except ImageError:
             scores.append(None)
             reasons["corrupt"] += 1
@@ -182,7 +180,6 @@ def score_locally(
             scores.append(None)
             reasons[exc.reason] += 1
             continue
-        crop = model_crops(decoded, face, [model.crop])[model.crop]
         scores.append(float(model(crop)[0]))
     return scores, json.dumps(dict(reasons)) + f" model threshold {model.threshold:.4f}"
 
