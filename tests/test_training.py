@@ -18,7 +18,7 @@ import torch
 from facecheck.models import DEEPFAKE_FILE, FaceModel
 from facecheck.settings import PROJECT_ROOT
 from training.data import DATA_ROOT, MASK_SIZE, _swap_mask_one, read_manifest
-from training.evaluate import liveness_report, roc_auc, score_locally
+from training.evaluate import cut_out_scenes, liveness_report, roc_auc, score_locally
 from training.export import load_onnx_weights
 from training.model import deepfake_model, liveness_model
 from training.train import DEEPFAKE_CROP, DEEPFAKE_HELD_OUT_CAMERAS, is_other_camera, split_samples
@@ -230,3 +230,17 @@ def test_evaluation_refuses_what_the_service_refuses() -> None:
     assert scores == [None, None] and "face_fills_image" in note
     scores, _ = score_locally("deepfake", files, PROJECT_ROOT / "models", reframe=1.2)
     assert all(isinstance(s, float) for s in scores)
+
+
+def test_cut_out_evaluation_puts_each_face_over_another_persons_frame() -> None:
+    """`--cut_out`: every face is cut out and put over the face of a bona fide image of
+    another person of the same set; the composite goes through the served pipeline."""
+    nuaa_val = [s for s in read_manifest(DATA_ROOT / "liveness") if s.split == "val" and s.source == "nuaa"]
+    samples = nuaa_val[:2] + [s for s in nuaa_val if s.label == "live" and s.group != nuaa_val[0].group][:2]
+    scenes = cut_out_scenes(samples)
+    group_of = {s.path: s.group for s in samples}
+    assert all(group_of[scene] != s.group for scene, s in zip(scenes, samples, strict=True))
+    files = [s.path for s in samples[:2]]
+    plain, _ = score_locally("liveness", files, PROJECT_ROOT / "models")
+    pasted, _ = score_locally("liveness", files, PROJECT_ROOT / "models", scenes=scenes[:2])
+    assert all(isinstance(x, float) for x in plain + pasted) and plain != pasted

@@ -18,10 +18,16 @@ import json
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 
+if TYPE_CHECKING:
+    from training.data import Sample
+
 BONA_FIDE_KINDS = {"live", "real"}
+CUT_OUT_SCALE = 1.2  # --cut_out: the face is cut at this many times its box
 
 
 # ---- metrics --------------------------------------------------------------------------------
@@ -144,13 +150,20 @@ def plot_roc(scores: np.ndarray, kinds: list[str], task: str, path: Path) -> Non
 
 
 def score_locally(
-    task: str, files: list[Path], models_dir: Path, turns: int = 0, reframe: float = 0.0
+    task: str,
+    files: list[Path],
+    models_dir: Path,
+    turns: int = 0,
+    reframe: float = 0.0,
+    scenes: list[Path] | None = None,
 ) -> tuple[list[float | None], str]:
     """Scores through the serving pipeline; None where the service would not judge.
-    `turns` quarter-turns every image first (np.rot90), as a photo stored without its
-    orientation tag, or a turned attack, arrives. `reframe` > 0 first cuts every image down
-    to a square of that many times its face box (as an attacker may crop a printed photo or
-    a screen capture to lose its edges), then sends the cut-out through the pipeline."""
+    Optional changes to every image first, each a way an attack (or an odd photo) arrives:
+    - `turns` quarter-turns it (np.rot90): a photo stored without its orientation tag;
+    - `reframe` > 0 cuts it down to a square of that many times its face box: a printed
+      photo held so close that it fills the camera's view, its edges out of sight;
+    - `scenes` (one file per image) cuts its face out at CUT_OUT_SCALE x the face box and
+      puts it over the face of that scene: a cut-out photo held up in front of a real scene."""
     from facecheck.faces import FaceNotUsable, YuNetDetector
     from facecheck.images import ImageError, decode_bytes
     from facecheck.models import DEEPFAKE_FILE, LIVENESS_FILE, FaceModel
@@ -160,17 +173,33 @@ def score_locally(
 
     model = FaceModel(models_dir / (LIVENESS_FILE if task == "liveness" else DEEPFAKE_FILE), threads=2)
     detector, settings = YuNetDetector(), Settings.from_env()
+
+    def cut(decoded, scale: float) -> np.ndarray:
+        decoded, face = locate_face(decoded, detector, settings)
+        return crop_face(decoded.pixels, face, CropSpec(scale=scale, size=max(8, round(scale * face.size))))
+
+    def put_over(scene_file: Path, piece: np.ndarray):
+        scene, face = locate_face(decode_bytes(scene_file.read_bytes()), detector, settings)
+        x, y, w, h = face.box.tolist()
+        height, width = scene.pixels.shape[:2]
+        side = min(round(CUT_OUT_SCALE * face.size), height, width)
+        x0 = min(max(0, round(x + w / 2 - side / 2)), width - side)
+        y0 = min(max(0, round(y + h / 2 - side / 2)), height - side)
+        pixels = scene.pixels.copy()
+        pixels[y0 : y0 + side, x0 : x0 + side] = cv2.resize(piece, (side, side), interpolation=cv2.INTER_AREA)
+        return replace(scene, pixels=pixels)
+
     scores: list[float | None] = []
     reasons: Counter[str] = Counter()
-    for file in files:
+    for i, file in enumerate(files):
         try:
             decoded = decode_bytes(file.read_bytes(), settings.max_image_pixels)
             if turns % 4:
                 decoded = replace(decoded, pixels=np.ascontiguousarray(np.rot90(decoded.pixels, turns)))
             if reframe:
-                decoded, face = locate_face(decoded, detector, settings)
-                cut = CropSpec(scale=reframe, size=max(8, round(reframe * face.size)))
-                decoded = replace(decoded, pixels=crop_face(decoded.pixels, face, cut))
+                decoded = replace(decoded, pixels=cut(decoded, reframe))
+            if scenes:
+                decoded = put_over(scenes[i], cut(decoded, CUT_OUT_SCALE))
             crop = check_crops(decoded, detector, settings, {task: model.crop})[task]
         except ImageError:
             scores.append(None)
@@ -182,6 +211,18 @@ def score_locally(
             continue
         scores.append(float(model(crop)[0]))
     return scores, json.dumps(dict(reasons)) + f" model threshold {model.threshold:.4f}"
+
+
+def cut_out_scenes(samples: list[Sample]) -> list[Path]:
+    """For each sample, a bona fide image of another group (person) of the same set to put
+    its cut-out face over (fixed draw)."""
+    rng = np.random.default_rng(0)
+    bona_fide = [s for s in samples if s.kind in BONA_FIDE_KINDS]
+    scenes = []
+    for sample in samples:
+        others = [s for s in bona_fide if s.group != sample.group]
+        scenes.append(others[rng.integers(len(others))].path)
+    return scenes
 
 
 def score_over_http(task: str, files: list[Path], url: str, key: str) -> tuple[list[float | None], str]:
@@ -231,10 +272,15 @@ def main() -> None:
     parser.add_argument(
         "--reframe", type=float, default=0.0, help="cut every image to N x its face box first (local only)"
     )
+    parser.add_argument(
+        "--cut_out",
+        action="store_true",
+        help="put every face, cut out, over another person's bona fide image first (local only)",
+    )
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports")
     args = parser.parse_args()
-    if (args.turns or args.reframe) and args.url:
-        parser.error("--turns and --reframe change images here only; send such files to --url instead")
+    if (args.turns or args.reframe or args.cut_out) and args.url:
+        parser.error("--turns, --reframe and --cut_out change images here only; send such files to --url")
 
     samples = [s for s in manifest_or_folder(args.data) if args.split in ("all", s.split)]
     if args.limit:
@@ -243,7 +289,8 @@ def main() -> None:
     if args.url:
         raw, note = score_over_http(args.task, files, args.url, args.key or "")
     else:
-        raw, note = score_locally(args.task, files, args.models, args.turns, args.reframe)
+        scenes = cut_out_scenes(samples) if args.cut_out else None
+        raw, note = score_locally(args.task, files, args.models, args.turns, args.reframe, scenes)
     judged = [i for i, s in enumerate(raw) if s is not None]
     scores = np.array([raw[i] for i in judged], np.float64)
     kinds = [samples[i].kind for i in judged]
@@ -260,6 +307,7 @@ def main() -> None:
         "split": args.split,
         "turns": args.turns,
         "reframe": args.reframe,
+        "cut_out": args.cut_out,
         "mode": "http" if args.url else "onnx",
         "not_judged": len(raw) - len(judged),
         "note": note,
@@ -274,7 +322,7 @@ def main() -> None:
         report["per_source"][source] = sub
     args.out.mkdir(parents=True, exist_ok=True)
     suffix = ("-http" if args.url else "") + (f"-turned{args.turns}" if args.turns else "")
-    suffix += f"-reframed{args.reframe}" if args.reframe else ""
+    suffix += (f"-reframed{args.reframe}" if args.reframe else "") + ("-cut-out" if args.cut_out else "")
     stem = args.out / f"{args.task}-{args.split}{suffix}"
     Path(f"{stem}.json").write_text(json.dumps(report, indent=2))
     plot_roc(scores, kinds, args.task, Path(f"{stem}.png"))
