@@ -66,10 +66,11 @@ finetune_pairs = 0
 close_ups = 0.0
 # liveness: share of samples that one of the model's two views is blanked for (TwoViewClassifier)
 view_dropout = 0.0
-# liveness: share of samples of every class cut closer around the face (augment.reframe),
-# down to the least context that /liveness still judges (Settings.liveness_min_context)
+# liveness (TASK_DEFAULTS): share of samples of every class cut closer around the face
+# (augment.reframe), down to the least context /liveness judges (Settings.liveness_min_context)
 reframes = 0.0
-# liveness: share of attack samples cut out and put over a bona fide crop (augment.cut_out)
+# liveness (TASK_DEFAULTS): share of attack samples cut out and put over a bona fide crop
+# (augment.cut_out)
 cut_outs = 0.0
 # deepfake: >0 adds a training-only head that maps where a crop was manipulated (self-blend
 # masks, face swaps' difference from their source frame, nothing in real faces), on the
@@ -81,6 +82,7 @@ mask_tap = 10
 init = ""
 # per-task values that replace the ones above (before command-line overrides)
 TASK_DEFAULTS = {
+    "liveness": {"reframes": 0.3, "cut_outs": 0.4},
     "deepfake": {
         "steps": 3600,
         "frozen_blocks": 6,
