@@ -179,7 +179,8 @@ def score_locally(
         return crop_face(decoded.pixels, face, CropSpec(scale=scale, size=max(8, round(scale * face.size))))
 
     def put_over(scene_file: Path, piece: np.ndarray):
-        scene, face = locate_face(decode_bytes(scene_file.read_bytes()), detector, settings)
+        scene = decode_bytes(scene_file.read_bytes(), settings.max_image_pixels)
+        scene, face = locate_face(scene, detector, settings)
         x, y, w, h = face.box.tolist()
         height, width = scene.pixels.shape[:2]
         side = min(round(CUT_OUT_SCALE * face.size), height, width)

@@ -92,6 +92,7 @@ TASK_DEFAULTS = {
     },
 }
 LIVENESS_CROP = CropSpec(scale=2.0, size=224)  # the model sees it at 112 px twice (TwoViewClassifier)
+LIVENESS_BOX_SIDE = round(LIVENESS_CROP.size / LIVENESS_CROP.scale)  # the face box inside it, px
 DEEPFAKE_CROP = CropSpec(scale=1.3, size=224)
 VAL_CROPS = {  # task -> val_crops() arguments: dataset, crop, the label scored 1
     "liveness": ("liveness", LIVENESS_CROP, "live"),
@@ -169,6 +170,7 @@ class LivenessBatches:
         self.live = _pool(live_set, LIVENESS_CROP, lambda s: s.label == "live")
         self.extra = _pool(extra, LIVENESS_CROP, lambda s: True)
         self.attacks = _pool(live_set, LIVENESS_CROP, lambda s: s.label == "attack")
+        self.min_context = Settings().liveness_min_context  # the default the service ships with
         self.rng = rng
 
     def _bona_fide(self) -> np.ndarray:
@@ -185,14 +187,13 @@ class LivenessBatches:
         else:
             kind = "print" if rng.random() < 0.5 else "replay"
             crop, label = augment.synthetic_attack(self._bona_fide(), rng, kind), 0.0
-        box_side = round(LIVENESS_CROP.size / LIVENESS_CROP.scale)
         # each knob draws only when it is on, so that runs without it keep their random stream
         if cut_outs and label == 0.0 and rng.random() < cut_outs:
-            crop = augment.cut_out(crop, self._bona_fide(), rng, box_side)
+            crop = augment.cut_out(crop, self._bona_fide(), rng, LIVENESS_BOX_SIDE)
         if rng.random() < close_ups:
             crop = augment.close_up(crop, rng)
         if reframes and rng.random() < reframes:
-            crop = augment.reframe(crop, rng, box_side, Settings().liveness_min_context)
+            crop = augment.reframe(crop, rng, LIVENESS_BOX_SIDE, self.min_context)
         return Example(augment.capture(crop, rng), label)
 
 
