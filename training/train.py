@@ -98,9 +98,11 @@ VAL_CROPS = {  # task -> val_crops() arguments: dataset, crop, the label scored 
     "liveness": ("liveness", LIVENESS_CROP, "live"),
     "deepfake": ("deepfake", DEEPFAKE_CROP, "fake"),
 }
-LIVENESS_TARGET_BPCER = 0.03  # threshold: 3 % of val bona fide rejected, pooled over whole
-# camera frames (NUAA) and the deepfake set's val real faces that /liveness judges (not the
-# pre-cut tight crops it refuses: calibrate_threshold, models/liveness.md)
+# threshold: 5 % of val bona fide rejected (the whole budget the product allows a live user:
+# a retry costs less than an accepted print), pooled over whole camera frames (NUAA) and the
+# deepfake set's val real faces that /liveness judges (not the pre-cut tight crops it
+# refuses: calibrate_threshold, models/liveness.md)
+LIVENESS_TARGET_BPCER = 0.05
 LIVENESS_CALIBRATION_SOURCES = ("nuaa",)
 # what a deepfake training sample is: a real face, a real fake of each kind, or a
 # self-blended image made from a real face (face swaps are the hard, common case)
