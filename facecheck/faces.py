@@ -46,6 +46,29 @@ ORIENTATION_MIN_CONFIDENCE = 0.3
 UPRIGHT_CONFIDENCE = 0.93
 
 
+DOWNSCALE_METHOD = "area by a whole factor, then bilinear"  # keys the training crop caches
+
+
+def downscale(image: np.ndarray, long_side: int) -> tuple[np.ndarray, np.ndarray]:
+    """A copy of `image` whose long side is about `long_side` (never enlarged), and its x, y
+    scales against the image. Area averaging by a whole factor first (OpenCV's fast path:
+    0.08 ms for 640x480 to 320x240, where area resampling by 2.5 takes 1.2 ms, a tenth of
+    a request's work), then bilinear for what is left, a factor below 2."""
+    h, w = image.shape[:2]
+    scale = long_side / max(h, w)
+    if scale >= 1.0:
+        return image, np.ones(2, np.float32)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    step = int(1 / scale)
+    if step >= 2 and min(h, w) >= step:
+        # the fast path needs the size to divide evenly: drop the last few rows and columns
+        rows, cols = h // step * step, w // step * step
+        image = cv2.resize(image[:rows, :cols], (cols // step, rows // step), interpolation=cv2.INTER_AREA)
+        h, w = rows, cols
+    small = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+    return small, np.array([size[0] / w, size[1] / h], np.float32)
+
+
 @dataclass(frozen=True)
 class Face:
     box: np.ndarray  # x, y, w, h (float32), image coordinates
@@ -81,19 +104,11 @@ class YuNetDetector:
         self.fallback_long_side = max(long_side, fallback_long_side)
 
     def _run(self, image: np.ndarray, long_side: int) -> list[Face]:
-        h, w = image.shape[:2]
-        scale = min(1.0, long_side / max(h, w))
-        small = (
-            image
-            if scale == 1.0
-            else cv2.resize(
-                image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
-            )
-        )
+        small, scale = downscale(image, long_side)
         confs, boxes, marks = _detect(small, self.confidence)
         return [
             Face(
-                box=boxes[i].astype(np.float32) / scale,
+                box=boxes[i].astype(np.float32) / np.tile(scale, 2),
                 landmarks=marks[i].astype(np.float32).reshape(5, 2) / scale,
                 confidence=float(confs[i]) / 100.0,
             )

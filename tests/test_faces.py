@@ -12,6 +12,7 @@ from facecheck.faces import (
     Face,
     FaceNotUsable,
     YuNetDetector,
+    downscale,
     find_upright_faces,
     quarter_turns_to_upright,
     select_face,
@@ -57,6 +58,27 @@ def test_detector_finds_the_face_in_a_selfie_and_in_its_tight_crop(live_frame: n
     tight = cv2.resize(live_frame[max(0, y) : y + h, max(0, x) : x + w], (500, 600))
     found = detector.detect(tight)
     assert found and found[0].size > 0.5 * 500
+
+
+def test_downscale_is_close_to_area_resampling_and_reports_its_scales(live_frame: np.ndarray) -> None:
+    small, scale = downscale(live_frame, 256)
+    assert small.shape == (192, 256, 3) and scale.tolist() == pytest.approx([0.4, 0.4])
+    area = cv2.resize(live_frame, (256, 192), interpolation=cv2.INTER_AREA)
+    assert np.abs(small.astype(int) - area).mean() < 2.0  # grey levels
+    odd = live_frame[:479, :637]  # whole-factor step drops a row and a column first
+    small, scale = downscale(odd, 256)
+    assert small.shape == (193, 256, 3) and scale.tolist() == pytest.approx([256 / 636, 193 / 478])
+    assert downscale(live_frame, 640)[0] is live_frame  # never enlarged
+
+
+@pytest.mark.parametrize("size", [(1280, 960), (1283, 961), (900, 675)])
+def test_boxes_come_back_in_the_given_images_coordinates(live_frame: np.ndarray, size) -> None:
+    detector = YuNetDetector()
+    reference = detector.detect(live_frame)[0]
+    found = detector.detect(cv2.resize(live_frame, size, interpolation=cv2.INTER_CUBIC))[0]
+    zoom = np.array([size[0] / 640, size[1] / 480] * 2, np.float32)
+    assert np.abs(found.box - reference.box * zoom).max() < 0.04 * found.size
+    assert np.abs(found.landmarks - reference.landmarks * zoom[:2]).max() < 0.04 * found.size
 
 
 @pytest.mark.parametrize("turns", [1, 2, 3])

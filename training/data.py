@@ -17,7 +17,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facecheck.faces import ORIENTATION_CROP, UPRIGHT_CONFIDENCE, YuNetDetector, find_upright_faces
+from facecheck.faces import (
+    DOWNSCALE_METHOD,
+    ORIENTATION_CROP,
+    UPRIGHT_CONFIDENCE,
+    YuNetDetector,
+    find_upright_faces,
+)
 from facecheck.images import ImageError, decode_bytes
 from facecheck.preprocess import CropSpec, crop_face, crop_matrix, landmarks_in_crop
 from facecheck.settings import PROJECT_ROOT
@@ -103,7 +109,7 @@ def _detector() -> YuNetDetector:
 def _cache_key(samples: list[Sample], specs: tuple[CropSpec, ...]) -> str:
     yunet = _detector()  # the crops follow the serving detector's settings
     orientation = (ORIENTATION_CROP.scale, ORIENTATION_CROP.size, UPRIGHT_CONFIDENCE)
-    detector = (yunet.long_side, yunet.fallback_long_side, yunet.confidence, orientation)
+    detector = (yunet.long_side, yunet.fallback_long_side, yunet.confidence, orientation, DOWNSCALE_METHOD)
     return hashlib.sha256(
         json.dumps([[str(s.path) for s in samples], [(c.scale, c.size) for c in specs], detector]).encode()
     ).hexdigest()[:16]
