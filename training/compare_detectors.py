@@ -33,6 +33,7 @@ from facecheck.faces import (  # noqa: E402
     FALLBACK_LONG_SIDE,
     RETRY_PAD_FRACTION,
     YuNetDetector,
+    downscale,
 )
 from facecheck.images import ImageError, decode_bytes  # noqa: E402
 from facecheck.settings import PROJECT_ROOT  # noqa: E402
@@ -47,15 +48,6 @@ RETINAFACE_SCORE = 0.9  # the package's default threshold
 REPORT = PROJECT_ROOT / "reports" / "detectors.md"
 
 Detection = tuple[np.ndarray, np.ndarray | None, float]  # box xywh, 5x2 landmarks or None, score
-
-
-def downscale(image: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
-    h, w = image.shape[:2]
-    scale = min(1.0, long_side / max(h, w))
-    if scale == 1.0:
-        return image, 1.0
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
 
 
 def pad_retry(run: Callable[[np.ndarray], list[Detection]], image: np.ndarray) -> list[Detection]:
@@ -100,7 +92,7 @@ class RetinaFace:
         faces = postprocess(self.session.run(None, {"input": x}), *x.shape, score_threshold=self.score)[0]
         return [
             (
-                np.float32([f.x, f.y, f.width, f.height]) / scale,
+                np.float32([f.x, f.y, f.width, f.height]) / np.tile(scale, 2),
                 np.float32([[p.x, p.y] for p in f.landmarks]) / scale,
                 f.score,
             )
@@ -121,7 +113,8 @@ class Haar:
     def _run(self, grey: np.ndarray) -> list[Detection]:
         small, scale = downscale(grey, self.long_side)
         rects, neighbours = self.cascade.detectMultiScale2(small, scaleFactor=1.1, minNeighbors=5)
-        return [(np.float32(r) / scale, None, float(n)) for r, n in zip(rects, neighbours, strict=True)]
+        boxes = np.float32(rects).reshape(-1, 4) / np.tile(scale, 2)
+        return [(box, None, float(n)) for box, n in zip(boxes, neighbours, strict=True)]
 
     def detect(self, bgr: np.ndarray) -> list[Detection]:
         return pad_retry(self._run, cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
