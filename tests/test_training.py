@@ -20,8 +20,8 @@ from facecheck.settings import PROJECT_ROOT
 from training.data import DATA_ROOT, MASK_SIZE, _swap_mask_one, read_manifest
 from training.evaluate import cut_out_scenes, liveness_report, roc_auc, score_locally
 from training.export import load_onnx_weights
-from training.model import deepfake_model, liveness_model
-from training.train import DEEPFAKE_CROP, DEEPFAKE_HELD_OUT_CAMERAS, is_other_camera, split_samples
+from training.model import deepfake_model, imagenet_state, liveness_model
+from training.train import DEEPFAKE_HELD_OUT_CAMERAS, deepfake_crop, is_other_camera, split_samples
 
 
 def run(*args: str, timeout: int = 600) -> str:
@@ -142,7 +142,56 @@ def test_fine_tune_from_an_exported_file_with_a_mask_head(tmp_path: Path) -> Non
     # the mask head is training-only: the file holds the classifier alone
     assert summary["parameters"] == sum(p.numel() for p in deepfake_model().parameters())
     assert summary["onnx_parity_max_abs"] < 1e-4
-    assert FaceModel(tmp_path / DEEPFAKE_FILE).crop == DEEPFAKE_CROP
+    assert FaceModel(tmp_path / DEEPFAKE_FILE).crop == deepfake_crop()
+
+
+def test_lite2_loads_every_imagenet_weight_of_its_wheel() -> None:
+    model = deepfake_model(variant="lite2")
+    model.load_imagenet()
+    state = imagenet_state("lite2")
+    backbone = model.backbone.state_dict()
+    assert set(backbone) <= set(state) and len(model.backbone._blocks) == 21
+    for name, value in backbone.items():
+        assert torch.equal(value, state[name]), name
+    assert torch.equal(model.head[0].weight, state["_conv_head.weight"])  # 352 -> 1280
+    model.eval()
+    with torch.no_grad():
+        assert model(torch.zeros(2, 260, 260, 3, dtype=torch.uint8)).shape == (2,)
+
+
+def test_deepfake_training_with_the_lite2_backbone(tmp_path: Path) -> None:
+    out = run(
+        "training.train",
+        "deepfake",
+        "--backbone=lite2",
+        "--frozen_blocks=8",
+        "--steps=2",
+        "--finetune_steps=0",
+        "--mirror=0",
+        "--limit=24",
+        "--eval_every=2",
+        "--batch_size=4",
+        f"--out={tmp_path}",
+        f"--checkpoint_dir={tmp_path / 'checkpoints'}",
+    )
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["backbone"] == "lite2"
+    assert summary["parameters"] == sum(p.numel() for p in deepfake_model(variant="lite2").parameters())
+    assert summary["onnx_parity_max_abs"] < 1e-4
+    exported = FaceModel(tmp_path / DEEPFAKE_FILE)
+    assert exported.crop.size == 260 and exported.crop.scale == 1.3  # the file tells serving its crop
+    assert (tmp_path / "checkpoints" / "deepfake-2-seed1234-limit24-lite2.pt").exists()
+
+
+def test_liveness_training_refuses_another_backbone() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "training.train", "liveness", "--backbone=lite2", "--steps=1"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0 and "Lite0" in result.stderr
 
 
 def test_swap_mask_marks_where_a_fake_differs_from_its_source_frame(tmp_path: Path) -> None:
@@ -151,7 +200,7 @@ def test_swap_mask_marks_where_a_fake_differs_from_its_source_frame(tmp_path: Pa
     fake[92:132, 92:132] = np.clip(fake[92:132, 92:132].astype(int) + 80, 0, 255)  # the face's centre
     cv2.imwrite(str(tmp_path / "real.png"), real)
     cv2.imwrite(str(tmp_path / "fake.png"), fake)
-    mask, usable = _swap_mask_one((tmp_path / "fake.png", tmp_path / "real.png", DEEPFAKE_CROP))
+    mask, usable = _swap_mask_one((tmp_path / "fake.png", tmp_path / "real.png", deepfake_crop()))
     assert usable and mask.shape == (MASK_SIZE, MASK_SIZE)
     marked = np.argwhere(mask > 127)
     assert mask.max() > 240 and len(marked) > 20
@@ -159,8 +208,8 @@ def test_swap_mask_marks_where_a_fake_differs_from_its_source_frame(tmp_path: Pa
     assert mask[:8, :8].max() == 0 and mask[-8:, -8:].max() == 0
     # two different frames (differing almost everywhere), or no real frame: unknown
     cv2.imwrite(str(tmp_path / "other.png"), 255 - real)
-    assert not _swap_mask_one((tmp_path / "fake.png", tmp_path / "other.png", DEEPFAKE_CROP))[1]
-    assert not _swap_mask_one((tmp_path / "fake.png", None, DEEPFAKE_CROP))[1]
+    assert not _swap_mask_one((tmp_path / "fake.png", tmp_path / "other.png", deepfake_crop()))[1]
+    assert not _swap_mask_one((tmp_path / "fake.png", None, deepfake_crop()))[1]
 
 
 def test_evaluate_command_on_a_folder(tmp_path: Path) -> None:

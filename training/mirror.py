@@ -71,7 +71,7 @@ def main() -> None:
         raise SystemExit(__doc__)
     train.apply_overrides(sys.argv[1:])
     path = Path(train.out) / f"{train.task}.onnx"
-    x, y = train.val_crops(*train.VAL_CROPS[train.task], np.random.default_rng(train.seed))
+    x, y = train.val_crops(*train.val_crop_args(), np.random.default_rng(train.seed))
     add_mirror_averaging(path)
     threshold = train.calibrate_threshold(path, x, y)
     summary_path = path.with_suffix(".train.json")

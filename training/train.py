@@ -41,7 +41,10 @@ steps = 3000
 batch_size = 32
 lr = 1e-3
 weight_decay = 1e-4
-frozen_blocks = 4  # early Lite0 blocks kept at their ImageNet weights (speed on 2 cores)
+frozen_blocks = 4  # early backbone blocks kept at their ImageNet weights (speed on 2 cores)
+# deepfake: the EfficientNet-Lite variant (lite0 | lite2); its input size follows
+# (DEEPFAKE_INPUT_SIZE). The liveness model is Lite0's first blocks
+backbone = "lite0"
 eval_every = 250
 limit = 0  # >0: use only this many images per split (smoke tests)
 out = str(PROJECT_ROOT / "models")
@@ -93,11 +96,8 @@ TASK_DEFAULTS = {
 }
 LIVENESS_CROP = CropSpec(scale=2.0, size=224)  # the model sees it at 112 px twice (TwoViewClassifier)
 LIVENESS_BOX_SIDE = round(LIVENESS_CROP.size / LIVENESS_CROP.scale)  # the face box inside it, px
-DEEPFAKE_CROP = CropSpec(scale=1.3, size=224)
-VAL_CROPS = {  # task -> val_crops() arguments: dataset, crop, the label scored 1
-    "liveness": ("liveness", LIVENESS_CROP, "live"),
-    "deepfake": ("deepfake", DEEPFAKE_CROP, "fake"),
-}
+DEEPFAKE_CROP_SCALE = 1.3
+DEEPFAKE_INPUT_SIZE = {"lite0": 224, "lite2": 260}  # each variant's ImageNet size
 # threshold: 5 % of val bona fide rejected (the whole budget the product allows a live user:
 # a retry costs less than an accepted print), pooled over whole camera frames (NUAA) and the
 # deepfake set's val real faces that /liveness judges (not the pre-cut tight crops it
@@ -129,6 +129,17 @@ def apply_overrides(argv: list[str]) -> None:
             raise SystemExit(f"unknown setting {key}")
         default = globals()[key]
         globals()[key] = type(default)(value) if not isinstance(default, bool) else value == "1"
+
+
+def deepfake_crop() -> CropSpec:
+    return CropSpec(scale=DEEPFAKE_CROP_SCALE, size=DEEPFAKE_INPUT_SIZE[backbone])
+
+
+def val_crop_args() -> tuple[str, CropSpec, str]:
+    """The task's val_crops() arguments: dataset, crop, the label scored 1."""
+    if task == "liveness":
+        return "liveness", LIVENESS_CROP, "live"
+    return "deepfake", deepfake_crop(), "fake"
 
 
 def split_samples(
@@ -207,14 +218,13 @@ class DeepfakeBatches:
     in DEEPFAKE_MIX shares."""
 
     def __init__(self, rng: np.random.Generator):
-        fc = face_crops(split_samples("deepfake", "train", rng), (DEEPFAKE_CROP,))
-        self.real = _pool(fc, DEEPFAKE_CROP, lambda s: s.label == "real")
-        self.fakes = {
-            kind: _pool(fc, DEEPFAKE_CROP, lambda s, k=kind: s.kind == k) for kind in ("faceswap", "gan")
-        }
+        spec = deepfake_crop()
+        fc = face_crops(split_samples("deepfake", "train", rng), (spec,))
+        self.real = _pool(fc, spec, lambda s: s.label == "real")
+        self.fakes = {kind: _pool(fc, spec, lambda s, k=kind: s.kind == k) for kind in ("faceswap", "gan")}
         self.fakes = {k: p for k, p in self.fakes.items() if len(p.crops)}
-        others = face_crops(split_samples("liveness", "train", rng, is_other_camera), (DEEPFAKE_CROP,))
-        self.other_camera = _pool(others, DEEPFAKE_CROP, lambda s: True)
+        others = face_crops(split_samples("liveness", "train", rng, is_other_camera), (spec,))
+        self.other_camera = _pool(others, spec, lambda s: True)
         # (position in self.real, position in the face-swap pool) of each source video's pair
         position = {"real": 0, "faceswap": 0}
         by_group: dict[str, dict[str, int]] = {}
@@ -226,7 +236,7 @@ class DeepfakeBatches:
         # per face swap: where it differs from its source frame, and whether that is known
         self.swap_masks: tuple[np.ndarray, np.ndarray] | None = None
         if mask_weight and "faceswap" in self.fakes:
-            self.swap_masks = swap_masks(fc, DEEPFAKE_CROP)
+            self.swap_masks = swap_masks(fc, spec)
             usable = self.swap_masks[1]
             print(f"face swap masks: {usable.sum()} of {len(usable)} pairs line up", flush=True)
         self.rng = rng
@@ -376,7 +386,11 @@ def plan() -> list[Stage]:
         raise SystemExit("view dropout is for the liveness model's two views")
     if task != "deepfake" and mask_weight:
         raise SystemExit("manipulation masks are deepfake only")
-    name = f"{task}-{steps}-seed{seed}-limit{limit}"
+    if task != "deepfake" and backbone != "lite0":
+        raise SystemExit("the liveness model is built on Lite0's first blocks")
+    if backbone not in DEEPFAKE_INPUT_SIZE:
+        raise SystemExit(f"unknown backbone {backbone}: one of {', '.join(DEEPFAKE_INPUT_SIZE)}")
+    name = f"{task}-{steps}-seed{seed}-limit{limit}" + f"-{backbone}" * (backbone != "lite0")
     name += f"-pairs{pairs}" * bool(pairs) + f"-closeups{close_ups}" * bool(close_ups)
     name += f"-reframes{reframes}" * bool(reframes) + f"-cutouts{cut_outs}" * bool(cut_outs)
     name += f"-viewdrop{view_dropout}" * bool(view_dropout)
@@ -452,6 +466,7 @@ def run_stage(
 
 def main() -> None:
     apply_overrides(sys.argv[1:])
+    stages = plan()  # checks the settings before any data is read
     torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
     started = time.time()
@@ -460,13 +475,13 @@ def main() -> None:
         build_model = functools.partial(liveness_model, view_dropout)
     elif task == "deepfake":
         batches, filename = DeepfakeBatches(rng), DEEPFAKE_FILE
-        build_model = functools.partial(deepfake_model, mask_tap if mask_weight else -1)
+        build_model = functools.partial(deepfake_model, mask_tap if mask_weight else -1, backbone)
     else:
         raise SystemExit(f"unknown task {task}")
-    dataset, crop, positive_label = VAL_CROPS[task]
+    dataset, crop, positive_label = val_crop_args()
     val_x, val_y = val_crops(dataset, crop, positive_label, rng)
     print(f"data ready in {time.time() - started:.0f}s; val {len(val_y)} crops", flush=True)
-    stages, weights, history = plan(), None, []
+    weights, history = None, []
     for stage in stages:
         if stage.seed != seed:
             batches.rng = np.random.default_rng(stage.seed)
@@ -500,6 +515,8 @@ def main() -> None:
         "cut_outs": cut_outs,
         "view_dropout": view_dropout,
         "init": init,
+        "backbone": backbone,
+        "frozen_blocks": frozen_blocks,
         "wall_seconds": round(time.time() - started),
         "history": history,
         "parameters": model.classifier_parameters(),
