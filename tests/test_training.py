@@ -122,22 +122,27 @@ def test_an_exported_file_loads_back_into_torch() -> None:
     assert mask_logits.shape == (6, 14, 14)  # block 10's grid: 224 / 16
 
 
-def test_fine_tune_from_an_exported_file_with_a_mask_head(tmp_path: Path) -> None:
+def two_deepfake_steps(tmp_path: Path, *settings: str) -> dict:
+    """The deepfake training command for 2 steps of 4 crops on a small subset: its summary."""
     out = run(
         "training.train",
         "deepfake",
-        f"--init={PROJECT_ROOT / 'models' / DEEPFAKE_FILE}",
+        *settings,
         "--steps=2",
         "--finetune_steps=0",
-        "--pairs=1",
-        "--mask_weight=1",
         "--limit=24",
         "--eval_every=2",
         "--batch_size=4",
         f"--out={tmp_path}",
         f"--checkpoint_dir={tmp_path / 'checkpoints'}",
     )
-    summary = json.loads(out.strip().splitlines()[-1])
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_fine_tune_from_an_exported_file_with_a_mask_head(tmp_path: Path) -> None:
+    summary = two_deepfake_steps(
+        tmp_path, f"--init={PROJECT_ROOT / 'models' / DEEPFAKE_FILE}", "--pairs=1", "--mask_weight=1"
+    )
     assert summary["mask_weight"] == 1.0 and summary["init"].endswith(DEEPFAKE_FILE)
     # the mask head is training-only: the file holds the classifier alone
     assert summary["parameters"] == sum(p.numel() for p in deepfake_model().parameters())
@@ -160,21 +165,7 @@ def test_lite2_loads_every_imagenet_weight_of_its_wheel() -> None:
 
 
 def test_deepfake_training_with_the_lite2_backbone(tmp_path: Path) -> None:
-    out = run(
-        "training.train",
-        "deepfake",
-        "--backbone=lite2",
-        "--frozen_blocks=8",
-        "--steps=2",
-        "--finetune_steps=0",
-        "--mirror=0",
-        "--limit=24",
-        "--eval_every=2",
-        "--batch_size=4",
-        f"--out={tmp_path}",
-        f"--checkpoint_dir={tmp_path / 'checkpoints'}",
-    )
-    summary = json.loads(out.strip().splitlines()[-1])
+    summary = two_deepfake_steps(tmp_path, "--backbone=lite2", "--frozen_blocks=8", "--mirror=0")
     assert summary["backbone"] == "lite2"
     assert summary["parameters"] == sum(p.numel() for p in deepfake_model(variant="lite2").parameters())
     assert summary["onnx_parity_max_abs"] < 1e-4
