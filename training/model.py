@@ -20,6 +20,7 @@ LITE_VARIANTS = {
     "lite0": ((16, 24, 40, 80, 112, 192, 320), (1, 2, 2, 3, 3, 4, 1)),
     "lite2": ((16, 24, 48, 88, 120, 208, 352), (1, 3, 3, 4, 4, 5, 1)),
 }
+LITE_INPUT_SIZE = {"lite0": 224, "lite2": 260}  # the image size each variant was trained at
 IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
 IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
 BN = dict(eps=1e-3, momentum=0.01)
@@ -222,7 +223,7 @@ def liveness_model(view_dropout: float = 0.0) -> FaceClassifier:
 
 
 def deepfake_model(mask_tap: int = -1, variant: str = "lite0") -> FaceClassifier:
-    """A whole Lite variant (Lite0: 16 blocks; Lite1, Lite2: 21) with its 1280-channel
-    head, as ImageNet-trained."""
+    """A whole Lite variant (Lite0: 16 blocks, Lite2: 21) with its 1280-channel head, as
+    ImageNet-trained."""
     num_blocks = len(block_specs(variant))
     return FaceClassifier(num_blocks=num_blocks, head_channels=1280, mask_tap=mask_tap, variant=variant)

@@ -32,7 +32,7 @@ from training.data import DATA_ROOT, MASK_SIZE, FaceCrops, Sample, face_crops, r
 from training.evaluate import bona_fide_threshold, calibrate, roc_auc, score_locally
 from training.export import export_onnx, load_onnx_weights, set_metadata
 from training.mirror import add_mirror_averaging
-from training.model import deepfake_model, liveness_model
+from training.model import LITE_INPUT_SIZE, deepfake_model, liveness_model
 
 # ---- configuration --------------------------------------------------------------------
 task = "liveness"  # first positional argument: liveness | deepfake
@@ -42,8 +42,8 @@ batch_size = 32
 lr = 1e-3
 weight_decay = 1e-4
 frozen_blocks = 4  # early backbone blocks kept at their ImageNet weights (speed on 2 cores)
-# deepfake: the EfficientNet-Lite variant (lite0 | lite2); its input size follows
-# (DEEPFAKE_INPUT_SIZE). The liveness model is Lite0's first blocks
+# deepfake: the EfficientNet-Lite variant (lite0 | lite2); the crop is its input size
+# (LITE_INPUT_SIZE). The liveness model is Lite0's first blocks
 backbone = "lite0"
 eval_every = 250
 limit = 0  # >0: use only this many images per split (smoke tests)
@@ -97,7 +97,6 @@ TASK_DEFAULTS = {
 LIVENESS_CROP = CropSpec(scale=2.0, size=224)  # the model sees it at 112 px twice (TwoViewClassifier)
 LIVENESS_BOX_SIDE = round(LIVENESS_CROP.size / LIVENESS_CROP.scale)  # the face box inside it, px
 DEEPFAKE_CROP_SCALE = 1.3
-DEEPFAKE_INPUT_SIZE = {"lite0": 224, "lite2": 260}  # each variant's ImageNet size
 # threshold: 5 % of val bona fide rejected (the whole budget the product allows a live user:
 # a retry costs less than an accepted print), pooled over whole camera frames (NUAA) and the
 # deepfake set's val real faces that /liveness judges (not the pre-cut tight crops it
@@ -132,7 +131,7 @@ def apply_overrides(argv: list[str]) -> None:
 
 
 def deepfake_crop() -> CropSpec:
-    return CropSpec(scale=DEEPFAKE_CROP_SCALE, size=DEEPFAKE_INPUT_SIZE[backbone])
+    return CropSpec(scale=DEEPFAKE_CROP_SCALE, size=LITE_INPUT_SIZE[backbone])
 
 
 def val_crop_args() -> tuple[str, CropSpec, str]:
@@ -388,8 +387,8 @@ def plan() -> list[Stage]:
         raise SystemExit("manipulation masks are deepfake only")
     if task != "deepfake" and backbone != "lite0":
         raise SystemExit("the liveness model is built on Lite0's first blocks")
-    if backbone not in DEEPFAKE_INPUT_SIZE:
-        raise SystemExit(f"unknown backbone {backbone}: one of {', '.join(DEEPFAKE_INPUT_SIZE)}")
+    if backbone not in LITE_INPUT_SIZE:
+        raise SystemExit(f"unknown backbone {backbone}: one of {', '.join(LITE_INPUT_SIZE)}")
     name = f"{task}-{steps}-seed{seed}-limit{limit}" + f"-{backbone}" * (backbone != "lite0")
     name += f"-pairs{pairs}" * bool(pairs) + f"-closeups{close_ups}" * bool(close_ups)
     name += f"-reframes{reframes}" * bool(reframes) + f"-cutouts{cut_outs}" * bool(cut_outs)
