@@ -22,10 +22,10 @@ logger = logging.getLogger("facecheck.runners")
 MAX_BATCH_SIZE = 16
 MAX_LATENCY_MS = 10_000
 # ...but ONNX Runtime runs at most 2 crops at a time: its arena keeps the largest run's
-# activations (a mirror-averaged deepfake run of 8 crops is 16 images; with two deepfake
-# runner processes the service measured 1568 MB RSS with runs of 8, 1219 MB with runs of 2),
-# and on one thread a run of 2 costs no more CPU per crop than a run of 8 (deepfake 19.4
-# against 20.3 ms, liveness flat): the batch still pays BentoML's per-call cost once.
+# activations (with two deepfake runner processes and the mirror-averaged Lite0 model the
+# service measured 1568 MB RSS with runs of 8, 1219 MB with runs of 2), and on one thread
+# a run of 2 costs no more CPU per crop than a run of 8 (deepfake 19.4 against 20.3 ms,
+# liveness flat): the batch still pays BentoML's per-call cost once.
 MAX_RUN = 2
 # The front's client to a runner recycles its connection pool every `max_requests`
 # calls and closes the old pool under calls still in flight: ServerDisconnectedError

@@ -38,7 +38,7 @@ def developer_data() -> None:
         pytest.skip(f"developer data not found at {DATA_ROOT} (set FACECHECK_DATA)")
 
 
-@pytest.mark.parametrize("task, size", [("liveness", 224), ("deepfake", 224)])
+@pytest.mark.parametrize("task, size", [("liveness", 224), ("deepfake", 260)])
 def test_train_command_smoke(task: str, size: int, tmp_path: Path) -> None:
     out = run(
         "training.train",
@@ -62,11 +62,8 @@ def test_train_command_smoke(task: str, size: int, tmp_path: Path) -> None:
     crops = np.random.default_rng(0).integers(0, 256, (2, size, size, 3), np.uint8)
     scores = model(crops)
     assert scores.shape == (2,) and np.all((0 <= scores) & (scores <= 1))
-    # deepfake's recipe: a crop and its mirror image get one score; liveness's two views
-    # cost two passes already
-    assert summary["mirror_averaged"] == (task == "deepfake")
-    if task == "deepfake":
-        np.testing.assert_allclose(model(np.ascontiguousarray(crops[:, :, ::-1])), scores, atol=1e-6)
+    assert not summary["mirror_averaged"]  # neither recipe pays for mirror averaging
+    assert summary["backbone"] == ("lite2" if task == "deepfake" else "lite0")
 
 
 def test_interrupted_run_resumes_to_the_same_model(tmp_path: Path) -> None:
@@ -109,17 +106,17 @@ def _deepfake_images(kind: str, n: int) -> list[Path]:
 def test_an_exported_file_loads_back_into_torch() -> None:
     """The shipped deepfake file's weights, put back into the torch model (batch norms
     folded into the convolutions by the export), score what the file scores."""
-    model = deepfake_model(mask_tap=10)
+    model = deepfake_model(mask_tap=10, variant="lite2")
     load_onnx_weights(model, PROJECT_ROOT / "models" / DEEPFAKE_FILE)
     model.eval()
-    crops = np.stack([cv2.resize(cv2.imread(str(p)), (224, 224)) for p in _deepfake_images("faceswap", 6)])
+    crops = np.stack([cv2.resize(cv2.imread(str(p)), (260, 260)) for p in _deepfake_images("faceswap", 6)])
     with torch.no_grad():
         x = torch.from_numpy(crops)
-        mirrored = (torch.sigmoid(model(x)) + torch.sigmoid(model(x.flip(2)))) / 2
+        scores = torch.sigmoid(model(x))
         _, mask_logits = model.forward_with_mask(x)
     expected = FaceModel(PROJECT_ROOT / "models" / DEEPFAKE_FILE)(crops)
-    np.testing.assert_allclose(mirrored.numpy(), expected, atol=1e-5)
-    assert mask_logits.shape == (6, 14, 14)  # block 10's grid: 224 / 16
+    np.testing.assert_allclose(scores.numpy(), expected, atol=1e-5)
+    assert mask_logits.shape == (6, 17, 17)  # block 10's grid: 260 / 16, rounded up
 
 
 def two_deepfake_steps(tmp_path: Path, *settings: str) -> dict:
@@ -145,9 +142,10 @@ def test_fine_tune_from_an_exported_file_with_a_mask_head(tmp_path: Path) -> Non
     )
     assert summary["mask_weight"] == 1.0 and summary["init"].endswith(DEEPFAKE_FILE)
     # the mask head is training-only: the file holds the classifier alone
-    assert summary["parameters"] == sum(p.numel() for p in deepfake_model().parameters())
+    assert summary["parameters"] == sum(p.numel() for p in deepfake_model(variant="lite2").parameters())
     assert summary["onnx_parity_max_abs"] < 1e-4
-    assert FaceModel(tmp_path / DEEPFAKE_FILE).crop == deepfake_crop()
+    # the crop it was trained on
+    assert FaceModel(tmp_path / DEEPFAKE_FILE).crop == FaceModel(PROJECT_ROOT / "models" / DEEPFAKE_FILE).crop
 
 
 def test_lite2_loads_every_imagenet_weight_of_its_wheel() -> None:
@@ -164,14 +162,18 @@ def test_lite2_loads_every_imagenet_weight_of_its_wheel() -> None:
         assert model(torch.zeros(2, 260, 260, 3, dtype=torch.uint8)).shape == (2,)
 
 
-def test_deepfake_training_with_the_lite2_backbone(tmp_path: Path) -> None:
-    summary = two_deepfake_steps(tmp_path, "--backbone=lite2", "--frozen_blocks=8", "--mirror=0")
-    assert summary["backbone"] == "lite2"
-    assert summary["parameters"] == sum(p.numel() for p in deepfake_model(variant="lite2").parameters())
+def test_deepfake_training_with_the_lite0_backbone_mirror_averaged(tmp_path: Path) -> None:
+    """The recipe shipped until 2026-11-28: Lite0 at 224 px, each crop scored with its
+    mirror image inside the file."""
+    summary = two_deepfake_steps(tmp_path, "--backbone=lite0", "--frozen_blocks=6", "--mirror=1")
+    assert summary["backbone"] == "lite0" and summary["mirror_averaged"]
+    assert summary["parameters"] == sum(p.numel() for p in deepfake_model(variant="lite0").parameters())
     assert summary["onnx_parity_max_abs"] < 1e-4
     exported = FaceModel(tmp_path / DEEPFAKE_FILE)
-    assert exported.crop.size == 260 and exported.crop.scale == 1.3  # the file tells serving its crop
-    assert (tmp_path / "checkpoints" / "deepfake-2-seed1234-limit24-lite2.pt").exists()
+    assert exported.crop.size == 224 and exported.crop.scale == 1.3  # the file tells serving its crop
+    crops = np.random.default_rng(0).integers(0, 256, (2, 224, 224, 3), np.uint8)
+    np.testing.assert_allclose(exported(np.ascontiguousarray(crops[:, :, ::-1])), exported(crops), atol=1e-6)
+    assert (tmp_path / "checkpoints" / "deepfake-2-seed1234-limit24.pt").exists()
 
 
 def test_liveness_training_refuses_another_backbone() -> None:

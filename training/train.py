@@ -42,8 +42,9 @@ batch_size = 32
 lr = 1e-3
 weight_decay = 1e-4
 frozen_blocks = 4  # early backbone blocks kept at their ImageNet weights (speed on 2 cores)
-# deepfake: the EfficientNet-Lite variant (lite0 | lite2); the crop is its input size
-# (LITE_INPUT_SIZE). The liveness model is Lite0's first blocks
+# the EfficientNet-Lite variant (lite0 | lite2); the deepfake crop is its input size
+# (LITE_INPUT_SIZE). The liveness model is Lite0's first blocks; the deepfake one Lite2
+# (TASK_DEFAULTS)
 backbone = "lite0"
 eval_every = 250
 limit = 0  # >0: use only this many images per split (smoke tests)
@@ -54,8 +55,9 @@ threads = 2
 checkpoint_dir = str(PROJECT_ROOT / ".cache" / "checkpoints")
 resume = False
 stop_after = 0  # >0: stop after this step, checkpoint kept, to split a long run into sittings
-# the exported file averages each crop's score with its mirror image's (twice the model's
-# cost: liveness's two views already cost two passes, so it ships without)
+# the exported file averages each crop's score with its mirror image's: twice the model's
+# cost, which neither shipped file pays (liveness's two views cost two passes already; the
+# deepfake Lite2 would break its 30 ms per face; models/deepfake.md)
 mirror = False
 # this many DFDC face swaps per batch come with the real crop of their source video, both
 # under the same capture augmentation: the pair differs only by the swap (deepfake)
@@ -87,11 +89,11 @@ init = ""
 TASK_DEFAULTS = {
     "liveness": {"reframes": 0.3, "cut_outs": 0.4},
     "deepfake": {
+        "backbone": "lite2",
         "steps": 3600,
-        "frozen_blocks": 6,
+        "frozen_blocks": 8,  # the stem up to the first block of Lite2's 88-channel stage
         "finetune_steps": 2400,
         "finetune_pairs": 8,
-        "mirror": True,
     },
 }
 LIVENESS_CROP = CropSpec(scale=2.0, size=224)  # the model sees it at 112 px twice (TwoViewClassifier)
