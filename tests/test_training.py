@@ -218,6 +218,8 @@ def test_evaluate_command_on_a_folder(tmp_path: Path) -> None:
     run("training.evaluate", "liveness", "--data", str(folder), "--split", "all", "--out", str(tmp_path))
     report = json.loads((tmp_path / "liveness-all.json").read_text())
     assert set(report["apcer"]) == {"print"} and report["counts"]["live"] + report["not_judged"] >= 4
+    low, high = report["roc_auc_95ci"]
+    assert low <= report["roc_auc"] <= high
     assert (tmp_path / "liveness-all.png").stat().st_size > 1000
 
 

@@ -69,7 +69,8 @@ def manifest_or_folder(path: Path) -> list[Sample]:
             parts = file.relative_to(path).parts
             label = parts[0]
             kind = parts[1] if len(parts) > 2 else label
-            samples.append(Sample(file, label, kind, parts[0], path.name, "test"))
+            # the layout says nothing of people or videos: each file is its own group
+            samples.append(Sample(file, label, kind, str(file.relative_to(path)), path.name, "test"))
     return samples
 
 

@@ -8,7 +8,8 @@ running service. Prints the figures, writes a JSON report and a ROC/DET plot.
 
 Liveness figures follow ISO/IEC 30107-3: APCER per attack type, BPCER, ACER (worst
 APCER and BPCER averaged), plus ROC AUC and BPCER at APCER 1 % and 5 %. Deepfake
-figures: AUC per fake kind, false-positive rate on real faces, detection rate per kind."""
+figures: AUC per fake kind, false-positive rate on real faces, detection rate per kind.
+Every AUC comes with a 95 % bootstrap interval over the manifest's groups."""
 
 from __future__ import annotations
 
@@ -33,21 +34,38 @@ CUT_OUT_SCALE = 1.2  # --cut_out: the face is cut at this many times its box
 # ---- metrics --------------------------------------------------------------------------------
 
 
-def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
-    """Probability that a random positive outscores a random negative (ties count half)."""
+def roc_auc(scores: np.ndarray, positive: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """Probability that a random positive outscores a random negative (ties count half);
+    `weights` counts each sample that many times (the bootstrap's resamples)."""
     positive = positive.astype(bool)
-    pos, neg = scores[positive], scores[~positive]
-    if len(pos) == 0 or len(neg) == 0:
+    weights = np.ones(len(scores)) if weights is None else np.asarray(weights, np.float64)
+    neg_order = np.argsort(scores[~positive], kind="mergesort")
+    neg = scores[~positive][neg_order]
+    neg_weight_below = np.concatenate([[0.0], np.cumsum(weights[~positive][neg_order])])
+    pos, pos_weight = scores[positive], weights[positive]
+    total = pos_weight.sum() * neg_weight_below[-1]
+    if total == 0:
         return float("nan")
-    order = np.argsort(np.concatenate([pos, neg]), kind="mergesort")
-    ranks = np.empty(len(order))
-    ranks[order] = np.arange(1, len(order) + 1)
-    allv = np.concatenate([pos, neg])
-    for v in np.unique(allv):  # average ranks of ties
-        tied = allv == v
-        if tied.sum() > 1:
-            ranks[tied] = ranks[tied].mean()
-    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+    below = neg_weight_below[np.searchsorted(neg, pos, "left")]
+    up_to = neg_weight_below[np.searchsorted(neg, pos, "right")]
+    return float((pos_weight * (below + up_to) / 2).sum() / total)
+
+
+def roc_auc_interval(
+    scores: np.ndarray, positive: np.ndarray, groups: np.ndarray, resamples: int = 1000, seed: int = 0
+) -> list[float]:
+    """95 % bootstrap interval of roc_auc, resampling whole groups (a DFDC video's real crop
+    and its face swap, a person's frames), which are not independent draws."""
+    if np.isnan(roc_auc(scores, positive)):
+        return [float("nan"), float("nan")]
+    codes = np.unique(groups, return_inverse=True)[1]
+    n_groups = int(codes.max()) + 1
+    rng = np.random.default_rng(seed)
+    aucs = []
+    for _ in range(resamples):
+        times_drawn = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)
+        aucs.append(roc_auc(scores, positive, times_drawn[codes]))
+    return [float(q) for q in np.nanquantile(aucs, [0.025, 0.975])]
 
 
 def bona_fide_threshold(bona_fide_scores: np.ndarray, rate: float, bona_fide_high: bool) -> float:
@@ -68,8 +86,12 @@ def calibrate(
     return bona_fide_threshold(scores[bona_fide], rate, bona_fide_high)
 
 
-def liveness_report(scores: np.ndarray, kinds: list[str], threshold: float) -> dict:
+def liveness_report(
+    scores: np.ndarray, kinds: list[str], threshold: float, groups: list[str] | None = None
+) -> dict:
+    """`groups`: each sample's group (person, video) for the AUC's interval; default one each."""
     kinds_arr = np.array(kinds)
+    group_arr = np.array(groups if groups is not None else range(len(kinds)))
     bona = np.isin(kinds_arr, list(BONA_FIDE_KINDS))
     accepted = scores >= threshold
     apcer = {k: float(accepted[kinds_arr == k].mean()) for k in sorted(set(kinds) - BONA_FIDE_KINDS)}
@@ -95,23 +117,31 @@ def liveness_report(scores: np.ndarray, kinds: list[str], threshold: float) -> d
         "bpcer": bpcer,
         "acer": (max(apcer.values(), default=0.0) + bpcer) / 2,
         "roc_auc": roc_auc(scores, bona),
+        "roc_auc_95ci": roc_auc_interval(scores, bona, group_arr),
         "bpcer_at_apcer_1pct": bpcer_at_apcer(0.01),
         "bpcer_at_apcer_5pct": bpcer_at_apcer(0.05),
     }
 
 
-def deepfake_report(scores: np.ndarray, kinds: list[str], threshold: float) -> dict:
+def deepfake_report(
+    scores: np.ndarray, kinds: list[str], threshold: float, groups: list[str] | None = None
+) -> dict:
+    """`groups`: each sample's group (video, image) for the AUCs' intervals; default one each."""
     kinds_arr = np.array(kinds)
+    group_arr = np.array(groups if groups is not None else range(len(kinds)))
     real = np.isin(kinds_arr, list(BONA_FIDE_KINDS))
     flagged = scores >= threshold
     fake_kinds = sorted(set(kinds) - BONA_FIDE_KINDS)
+    # each fake kind against all real faces
+    against_reals = {k: real | (kinds_arr == k) for k in fake_kinds}
     return {
         "threshold": threshold,
         "counts": dict(Counter(kinds)),
         "roc_auc": roc_auc(scores, ~real),
-        "auc_per_kind": {
-            k: roc_auc(scores[real | (kinds_arr == k)], (kinds_arr == k)[real | (kinds_arr == k)])
-            for k in fake_kinds
+        "roc_auc_95ci": roc_auc_interval(scores, ~real, group_arr),
+        "auc_per_kind": {k: roc_auc(scores[sel], ~real[sel]) for k, sel in against_reals.items()},
+        "auc_per_kind_95ci": {
+            k: roc_auc_interval(scores[sel], ~real[sel], group_arr[sel]) for k, sel in against_reals.items()
         },
         "false_positive_rate_real": float(flagged[real].mean()) if real.any() else float("nan"),
         "detection_rate_per_kind": {k: float(flagged[kinds_arr == k].mean()) for k in fake_kinds},
@@ -295,6 +325,7 @@ def main() -> None:
     judged = [i for i, s in enumerate(raw) if s is not None]
     scores = np.array([raw[i] for i in judged], np.float64)
     kinds = [samples[i].kind for i in judged]
+    groups = [samples[i].group for i in judged]
     threshold = args.threshold
     if threshold is None:
         from facecheck.models import DEEPFAKE_FILE, LIVENESS_FILE, FaceModel
@@ -302,7 +333,8 @@ def main() -> None:
         threshold = FaceModel(
             args.models / (LIVENESS_FILE if args.task == "liveness" else DEEPFAKE_FILE)
         ).threshold
-    report = (liveness_report if args.task == "liveness" else deepfake_report)(scores, kinds, threshold)
+    make_report = liveness_report if args.task == "liveness" else deepfake_report
+    report = make_report(scores, kinds, threshold, groups)
     report |= {
         "data": str(args.data),
         "split": args.split,
@@ -317,10 +349,9 @@ def main() -> None:
     report["per_source"] = {}
     for source in sorted(sources):
         idx = [j for j, i in enumerate(judged) if samples[i].source == source]
-        sub = (liveness_report if args.task == "liveness" else deepfake_report)(
-            scores[idx], [kinds[j] for j in idx], threshold
+        report["per_source"][source] = make_report(
+            scores[idx], [kinds[j] for j in idx], threshold, [groups[j] for j in idx]
         )
-        report["per_source"][source] = sub
     args.out.mkdir(parents=True, exist_ok=True)
     suffix = ("-http" if args.url else "") + (f"-turned{args.turns}" if args.turns else "")
     suffix += (f"-reframed{args.reframe}" if args.reframe else "") + ("-cut-out" if args.cut_out else "")
