@@ -40,8 +40,8 @@ def roc_auc(scores: np.ndarray, positive: np.ndarray, weights: np.ndarray | None
     positive = positive.astype(bool)
     weights = np.ones(len(scores)) if weights is None else np.asarray(weights, np.float64)
     neg_order = np.argsort(scores[~positive], kind="mergesort")
-    neg = scores[~positive][neg_order]
-    neg_weight_below = np.concatenate([[0.0], np.cumsum(weights[~positive][neg_order])])
+    neg, neg_weight = scores[~positive][neg_order], weights[~positive][neg_order]
+    neg_weight_below = np.concatenate([[0.0], np.cumsum(neg_weight)])
     pos, pos_weight = scores[positive], weights[positive]
     total = pos_weight.sum() * neg_weight_below[-1]
     if total == 0:
