@@ -25,6 +25,7 @@ from facecheck.faces import FaceNotUsable, YuNetDetector  # noqa: E402
 from facecheck.images import ImageError, decode_selfie  # noqa: E402
 from facecheck.models import DEEPFAKE_FILE, LIVENESS_FILE, ModelInfo, read_model_info  # noqa: E402
 from facecheck.pipeline import check_crops  # noqa: E402
+from facecheck.request_body import BodyTooLarge, read_body  # noqa: E402
 from facecheck.settings import Settings  # noqa: E402
 from facecheck.store import AuthResult, RequestRecord, StoreUnavailable, open_store  # noqa: E402
 from runners.deepfake import DeepfakeRunner  # noqa: E402
@@ -57,12 +58,16 @@ if SETTINGS.cors_origins:
     )
 
 
+# an oversized body may be left partly unread: the connection cannot carry another request
+CLOSE_CONNECTION = {"connection": "close"}
+
+
 class Rejected(Exception):
     """A request answered with an error body; `outcome` is what the store records."""
 
-    def __init__(self, status: int, body: dict, outcome: str):
+    def __init__(self, status: int, body: dict, outcome: str, headers: dict[str, str] | None = None):
         super().__init__(outcome)
-        self.status, self.body, self.outcome = status, body, outcome
+        self.status, self.body, self.outcome, self.headers = status, body, outcome, headers
 
 
 @dataclass
@@ -153,6 +158,7 @@ class Facecheck:
         started_at, t0 = time.time(), time.perf_counter()
         key_id: str | None = None
         verdict = Verdict()
+        headers: dict[str, str] | None = None
         try:
             payload = await self._read_json(request)
             key_id = await self._authenticate(payload.get("hash_id"))
@@ -161,6 +167,7 @@ class Facecheck:
             status, body, outcome = contract.HTTP_CREATED, self._success_body(verdict, checks), "success"
         except Rejected as rejected:
             status, body, outcome = rejected.status, rejected.body, rejected.outcome
+            headers = rejected.headers
         except Exception:
             logger.exception("unexpected error on %s", endpoint)  # no request data in the log
             status, body, outcome = (
@@ -172,7 +179,7 @@ class Facecheck:
             # the store just failed: trying to record that in it would only add a second
             # timeout to this request's wait
             logger.error("request record lost: store unavailable (%s)", endpoint)
-            return JSONResponse(body, status_code=status)
+            return JSONResponse(body, status_code=status, headers=headers)
         record = RequestRecord(
             key_id=key_id,
             endpoint=endpoint,
@@ -190,22 +197,20 @@ class Facecheck:
             if outcome == "success" and key_id is not None:
                 await self._release(key_id)
                 status, body = contract.HTTP_UNAVAILABLE, {"error": contract.STORE_UNAVAILABLE}
-        return JSONResponse(body, status_code=status)
+        return JSONResponse(body, status_code=status, headers=headers)
 
     async def _read_json(self, request: Request) -> dict:
-        limit = self.settings.max_body_bytes
-        too_large = Rejected(contract.HTTP_PAYLOAD_TOO_LARGE, {"error": contract.BODY_TOO_LARGE}, "too_large")
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise too_large
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise too_large
-            chunks.append(chunk)
         try:
-            payload = json.loads(b"".join(chunks))
+            body = await read_body(request, self.settings.max_body_bytes)
+        except BodyTooLarge:
+            raise Rejected(
+                contract.HTTP_PAYLOAD_TOO_LARGE,
+                {"error": contract.BODY_TOO_LARGE},
+                "too_large",
+                headers=CLOSE_CONNECTION,
+            ) from None
+        try:
+            payload = json.loads(body)
         except (ValueError, RecursionError):
             payload = None
         if not isinstance(payload, dict):

@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import http.client
 import json
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import cv2
 import numpy as np
@@ -135,6 +139,32 @@ def test_not_json_and_too_large(service) -> None:
     resp = requests.post(f"{service.url}/liveness", data=big, timeout=60)
     assert resp.status_code == 413
     assert resp.json() == {"error": contract.BODY_TOO_LARGE}
+
+
+def test_too_large_reaches_a_client_that_sends_before_reading(service) -> None:
+    """urllib and http.client write the whole body before they read the answer (they never
+    wait for `100 Continue`): a 12 MB body still gets its 413, not a reset connection,
+    with a Content-Length and chunked."""
+    mb = 1024 * 1024
+    big = json.dumps({"hash_id": "x", "selfie_image": "A" * (12 * mb)}).encode()
+    request = urllib.request.Request(
+        f"{service.url}/liveness", data=big, headers={"Content-Type": "application/json"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as declared:
+        urllib.request.urlopen(request, timeout=60)
+    assert declared.value.code == 413
+    assert json.loads(declared.value.read()) == {"error": contract.BODY_TOO_LARGE}
+
+    url = urllib.parse.urlsplit(service.url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    try:
+        # an iterable body without a Content-Length goes out chunked
+        connection.request("POST", "/liveness", body=(big[i : i + mb] for i in range(0, len(big), mb)))
+        chunked = connection.getresponse()
+        assert chunked.status == 413
+        assert json.loads(chunked.read()) == {"error": contract.BODY_TOO_LARGE}
+    finally:
+        connection.close()
 
 
 def test_quota_counts_scored_requests_only(service, selfie, live_frame) -> None:
