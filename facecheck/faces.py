@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from facecheck.preprocess import CropSpec, square_matrix
 from facecheck.yunet_onnx import YuNetOnnx
 
 
@@ -20,7 +19,7 @@ def _network() -> YuNetOnnx:
     return YuNetOnnx()  # on first use: a process forked before it gets its own session
 
 
-def _detect(bgr: np.ndarray, conf: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def detect_raw(bgr: np.ndarray, conf: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Confidences (0-100), XYWH boxes and landmarks, int16: exactly what libfacedetection
     (the `yuface` wheel) returns, from its own weights on ONNX Runtime, 4x faster
     (`models/yunet.onnx`, card `models/yunet.md`)."""
@@ -36,14 +35,6 @@ DETECT_MIN_CONFIDENCE = 0.6
 SECOND_FACE_MIN_CONFIDENCE = 0.85
 RETRY_PAD_FRACTION = 0.3
 BORDER_GREY = (127, 127, 127)
-# Orientation check: the face's own square (1.6x its box, 64 px) in its four quarter
-# turns, tiled 2x2 and detected at once (0.8 ms); the upright tile wins for 100 % of val
-# faces, the right turn for 98-99.8 % of turned ones. Faces found with at least
-# UPRIGHT_CONFIDENCE are taken as upright without it: 76 % of upright val faces, none of
-# the 2210 turned ones (those score 0.61-0.91, 99th percentile).
-ORIENTATION_CROP = CropSpec(scale=1.6, size=64)
-ORIENTATION_MIN_CONFIDENCE = 0.3
-UPRIGHT_CONFIDENCE = 0.93
 
 
 DOWNSCALE_METHOD = "area by a whole factor, then bilinear"  # keys the training crop caches
@@ -105,7 +96,7 @@ class YuNetDetector:
 
     def _run(self, image: np.ndarray, long_side: int) -> list[Face]:
         small, scale = downscale(image, long_side)
-        confs, boxes, marks = _detect(small, self.confidence)
+        confs, boxes, marks = detect_raw(small, self.confidence)
         return [
             Face(
                 box=boxes[i].astype(np.float32) / np.tile(scale, 2),
@@ -135,46 +126,6 @@ class YuNetDetector:
                 for f in self._run(padded, self.fallback_long_side)
             ]
         return sorted(faces, key=lambda f: f.size, reverse=True)
-
-
-def quarter_turns_to_upright(image: np.ndarray, face: Face) -> int:
-    """How many np.rot90 turns make this face upright (0 when it is).
-
-    YuNet also finds faces lying on their side or upside down, with lower confidence and
-    with landmarks placed as if upright; the models would then judge a turned face (a
-    printed photo turned 90 degrees passed the liveness check half the time)."""
-    # not levelled (a turned face's landmarks can't be trusted to level it); bilinear is
-    # enough for a 64 px look
-    square = cv2.warpAffine(
-        image, square_matrix(face, ORIENTATION_CROP), (ORIENTATION_CROP.size,) * 2, flags=cv2.INTER_LINEAR
-    )
-    tiles = [np.rot90(square, turns) for turns in range(4)]  # 0 1 / 2 3
-    confidences, boxes, _ = _detect(
-        np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])]), ORIENTATION_MIN_CONFIDENCE
-    )
-    best = [-1] * 4
-    for confidence, (x, y, w, h) in zip(confidences.tolist(), boxes.tolist(), strict=True):
-        tile = 2 * int(y + h / 2 >= ORIENTATION_CROP.size) + int(x + w / 2 >= ORIENTATION_CROP.size)
-        best[tile] = max(best[tile], confidence)
-    return int(np.argmax(best))  # ties keep the image as it is
-
-
-def find_upright_faces(image: np.ndarray, detector: YuNetDetector) -> tuple[np.ndarray, list[Face]]:
-    """The image turned so that its main face is upright, and the faces found in it.
-
-    The turn is kept only when the turned image's main face is also found with more
-    confidence than before, so one unsure look at a small square cannot turn an upright
-    selfie over."""
-    faces = detector.detect(image)
-    if not faces or faces[0].confidence >= UPRIGHT_CONFIDENCE:
-        return image, faces
-    turns = quarter_turns_to_upright(image, faces[0])
-    if turns:
-        turned = np.ascontiguousarray(np.rot90(image, turns))
-        turned_faces = detector.detect(turned)
-        if turned_faces and turned_faces[0].confidence > faces[0].confidence:
-            return turned, turned_faces
-    return image, faces
 
 
 def select_face(faces: list[Face], min_face_px: float, policy: str = "reject", ratio: float = 0.5) -> Face:

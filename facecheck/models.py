@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
+from facecheck.onnx_session import cpu_session
 from facecheck.preprocess import CropSpec
 
 LIVENESS_FILE = "liveness.onnx"
@@ -38,19 +38,6 @@ def read_model_info(path: Path) -> ModelInfo | None:
 
     model = onnx.load(str(path), load_external_data=False)
     return ModelInfo.from_metadata({p.key: p.value for p in model.metadata_props}, path)
-
-
-def cpu_session(path: Path, threads: int) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    # ONNX Runtime ignores OMP_NUM_THREADS and takes every core unless told.
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    # Idle intra-op threads spin-wait for the next batch by default: in a runner on a small
-    # machine that burns the cores the front workers need (2-thread deepfake runner under
-    # load: 14.8 -> 12.4 ms of CPU per request with spinning off; README, Performance).
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 class FaceModel:

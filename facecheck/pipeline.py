@@ -7,8 +7,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from facecheck.faces import Face, FaceNotUsable, YuNetDetector, find_upright_faces, select_face
+from facecheck.faces import Face, FaceNotUsable, YuNetDetector, select_face
 from facecheck.images import DecodedImage
+from facecheck.orientation import find_upright_faces
 from facecheck.preprocess import CropSpec, crop_face, image_share
 from facecheck.settings import Settings
 

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-if TYPE_CHECKING:  # faces.py uses the crop geometry below for its orientation check
-    from facecheck.faces import Face
+from facecheck.faces import Face
 
 MAX_ROLL_DEGREES = 45.0
 

@@ -1,4 +1,4 @@
-"""libfacedetection's YuNet (BSD-3-Clause) on ONNX Runtime: a drop-in for `faces._detect`.
+"""libfacedetection's YuNet (BSD-3-Clause) on ONNX Runtime: a drop-in for `faces.detect_raw`.
 
 `models/yunet.onnx` (written by `python -m training.convert_yunet` from the weights of the
 installed `yuface` library) runs the network on the uint8 BGR image as it is; the rest is
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facecheck.models import cpu_session
+from facecheck.onnx_session import cpu_session
 from facecheck.settings import PROJECT_ROOT
 
 MODEL = PROJECT_ROOT / "models" / "yunet.onnx"  # part of the code, not a swappable model
@@ -59,7 +59,7 @@ def _nms(boxes: np.ndarray) -> list[int]:
 
 
 class YuNetOnnx:
-    """`detect(bgr, conf)` returns what `facecheck.faces._detect(bgr, conf)` returns."""
+    """`detect(bgr, conf)` returns what `facecheck.faces.detect_raw(bgr, conf)` returns."""
 
     def __init__(self, path: Path = MODEL, threads: int = 1) -> None:
         self.session = cpu_session(path, threads)
@@ -79,7 +79,7 @@ class YuNetOnnx:
         return np.concatenate(levels).astype(np.float32)
 
     def detect(self, bgr: np.ndarray, conf: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Confidences (0-100), XYWH boxes and 10 landmark coordinates, int16, as `_detect`."""
+        """Confidences (0-100), XYWH boxes and 10 landmark coordinates, int16, as `detect_raw`."""
         if bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.shape[0] < 1 or bgr.shape[1] < 1:
             raise ValueError(f"expected an HxWx3 BGR image, got shape {bgr.shape}")
         outs = self.raw(bgr)

@@ -13,10 +13,9 @@ from facecheck.faces import (
     FaceNotUsable,
     YuNetDetector,
     downscale,
-    find_upright_faces,
-    quarter_turns_to_upright,
     select_face,
 )
+from facecheck.orientation import find_upright_faces, quarter_turns_to_upright
 
 
 def face(size: float, confidence: float = 0.93, x: float = 0.0) -> Face:

@@ -9,13 +9,13 @@ import cv2
 import numpy as np
 import pytest
 
-from facecheck.faces import _detect
+from facecheck.faces import detect_raw
 from training.convert_yunet import OUT, build, library_detect, read_layers
 from training.data import DATA_ROOT, read_manifest
 
 
 def same_detections(image: np.ndarray, conf: float) -> bool:
-    ours, reference = _detect(image, conf), library_detect(image, conf)
+    ours, reference = detect_raw(image, conf), library_detect(image, conf)
     return all(np.array_equal(a, b) for a, b in zip(ours, reference, strict=True))
 
 
@@ -40,7 +40,7 @@ def test_same_faces_as_the_library_on_real_images() -> None:
         for long_side in (256, 320):
             small = downscaled(image, long_side)
             assert same_detections(small, 0.3), f"{sample.path} at {long_side} px"
-            found += len(_detect(small, 0.6)[0])
+            found += len(detect_raw(small, 0.6)[0])
     assert found >= len(samples)  # the comparison is about real faces, not empty lists
 
 

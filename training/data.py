@@ -17,14 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facecheck.faces import (
-    DOWNSCALE_METHOD,
-    ORIENTATION_CROP,
-    UPRIGHT_CONFIDENCE,
-    YuNetDetector,
-    find_upright_faces,
-)
+from facecheck.faces import DOWNSCALE_METHOD, YuNetDetector
 from facecheck.images import ImageError, decode_bytes
+from facecheck.orientation import ORIENTATION_CROP, UPRIGHT_CONFIDENCE, find_upright_faces
 from facecheck.preprocess import CropSpec, crop_face, crop_matrix, landmarks_in_crop
 from facecheck.settings import PROJECT_ROOT
 
