@@ -13,7 +13,7 @@ from onnx import TensorProto, helper
 
 from facecheck.models import DEEPFAKE_FILE, FaceModel
 from facecheck.settings import PROJECT_ROOT
-from training.mirror import add_mirror_averaging
+from training.export import add_mirror_averaging
 
 
 def left_column_model(path: Path, size: int = 8) -> Path:

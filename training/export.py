@@ -1,5 +1,10 @@
 """Export a trained classifier to one self-contained ONNX file and check ONNX Runtime
-against torch on real crops."""
+against torch on real crops; optionally mirror-average the file's graph.
+
+Mirror averaging: the graph scores each crop and its mirror image and returns the mean of
+the two probabilities. A face and its mirror image are the same presentation, so averaging
+takes out part of the model's noise; living in the graph, it needs no change in any caller,
+and the file's threshold is calibrated on the averaged scores."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
+from onnx import TensorProto, helper
 
 from facecheck.models import FaceModel
 from facecheck.preprocess import CropSpec
@@ -50,6 +56,53 @@ def set_metadata(path: Path, values: dict[str, str]) -> None:
     del model.metadata_props[:]
     for key, value in sorted(props.items()):
         model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(path))
+
+
+MIRROR_KEY = "mirror_averaged"
+
+
+def add_mirror_averaging(path: Path) -> None:
+    """Rewrite the facecheck model at `path` (crops: N x S x S x 3 -> probability: N) so
+    that it returns the mean of each crop's and its mirror image's probability."""
+    model = onnx.load(str(path))
+    if any(p.key == MIRROR_KEY for p in model.metadata_props):
+        raise ValueError(f"{path} is already mirror-averaged")
+    graph = model.graph
+    (crops,), (probability,) = graph.input, graph.output
+    both, pairs = "crops_and_mirrors", "probability_pairs"
+    for node in graph.node:
+        node.input[:] = [both if name == crops.name else name for name in node.input]
+        node.output[:] = [pairs if name == probability.name else name for name in node.output]
+    constants = [
+        helper.make_tensor(name, TensorProto.INT64, [len(values)], values)
+        for name, values in (
+            ("mirror_starts", [-1]),
+            ("mirror_ends", [np.iinfo(np.int64).min]),
+            ("mirror_axes", [2]),  # N, H, W, C: the width axis
+            ("mirror_steps", [-1]),
+            ("pair_shape", [2, -1]),
+            ("pair_axis", [0]),
+        )
+    ]
+    graph.initializer.extend(constants)
+    head = [
+        helper.make_node(
+            "Slice",
+            [crops.name, "mirror_starts", "mirror_ends", "mirror_axes", "mirror_steps"],
+            ["mirrors"],
+        ),
+        helper.make_node("Concat", [crops.name, "mirrors"], [both], axis=0),
+    ]
+    tail = [
+        helper.make_node("Reshape", [pairs, "pair_shape"], ["pairs"]),
+        helper.make_node("ReduceMean", ["pairs", "pair_axis"], [probability.name], keepdims=0),
+    ]
+    nodes = [*head, *graph.node, *tail]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    model.metadata_props.add(key=MIRROR_KEY, value="1")
+    onnx.checker.check_model(model)
     onnx.save(model, str(path))
 
 

@@ -30,8 +30,7 @@ from facecheck.settings import PROJECT_ROOT, Settings
 from training import augment
 from training.data import DATA_ROOT, MASK_SIZE, FaceCrops, Sample, face_crops, read_manifest, swap_masks
 from training.evaluate import bona_fide_threshold, calibrate, roc_auc, score_locally
-from training.export import export_onnx, load_onnx_weights, set_metadata
-from training.mirror import add_mirror_averaging
+from training.export import add_mirror_averaging, export_onnx, load_onnx_weights, set_metadata
 from training.model import LITE_INPUT_SIZE, deepfake_model, liveness_model
 
 # ---- configuration --------------------------------------------------------------------
