@@ -60,10 +60,10 @@ def make_selfies(
     from facecheck.images import decode_bytes
     from facecheck.pipeline import locate_face
     from facecheck.settings import Settings
-    from training.data import DATA_ROOT, read_manifest
+    from training.data import dataset_dir, read_manifest
 
     detector, settings = YuNetDetector(), Settings.from_env()
-    frames = [s for s in read_manifest(DATA_ROOT / "liveness") if s.source == "nuaa" and s.label == "live"]
+    frames = [s for s in read_manifest(dataset_dir("liveness")) if s.source == "nuaa" and s.label == "live"]
     rng = np.random.default_rng(7)
     urls: list[str] = []
     for i in rng.permutation(len(frames)):

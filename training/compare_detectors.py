@@ -37,7 +37,7 @@ from facecheck.faces import (  # noqa: E402
 )
 from facecheck.images import ImageError, decode_bytes  # noqa: E402
 from facecheck.settings import PROJECT_ROOT  # noqa: E402
-from training.data import DATA_ROOT, Sample, read_manifest  # noqa: E402
+from training.data import Sample, dataset_dir, read_manifest  # noqa: E402
 
 cv2.setNumThreads(1)
 
@@ -175,8 +175,8 @@ def smallest_face(detector: YuNet | RetinaFace | Haar, frame: np.ndarray, face_w
 
 def main() -> None:
     started = time.perf_counter()
-    liveness = read_manifest(DATA_ROOT / "liveness")
-    deepfake = read_manifest(DATA_ROOT / "deepfake")
+    liveness = read_manifest(dataset_dir("liveness"))
+    deepfake = read_manifest(dataset_dir("deepfake"))
     sample = random.Random(0).sample(deepfake, DEEPFAKE_SAMPLE)
     ffhq_real = [s for s in deepfake if s.source.startswith("sg140k") and s.kind == "real"]
     ffhq_paths = {str(s.path) for s in ffhq_real}

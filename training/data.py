@@ -23,16 +23,8 @@ from facecheck.orientation import ORIENTATION_CROP, UPRIGHT_CONFIDENCE, find_upr
 from facecheck.preprocess import CropSpec, crop_face, crop_matrix, landmarks_in_crop
 from facecheck.settings import PROJECT_ROOT
 
-
-def _data_root() -> Path:
-    """FACECHECK_DATA, else the shared folder beside the checkout (or the workspace's)."""
-    if "FACECHECK_DATA" in os.environ:
-        return Path(os.environ["FACECHECK_DATA"])
-    candidates = [PROJECT_ROOT.parent / "shared" / "data", Path("/work/shared/data")]
-    return next((c for c in candidates if c.exists()), candidates[0])
-
-
-DATA_ROOT = _data_root()
+# the developer data: FACECHECK_DATA, else `shared/data` beside the checkout
+DATA_ROOT = Path(os.environ.get("FACECHECK_DATA") or PROJECT_ROOT.parent / "shared" / "data")
 CACHE_DIR = PROJECT_ROOT / ".cache"
 
 
@@ -44,6 +36,17 @@ class Sample:
     group: str
     source: str
     split: str
+
+
+def dataset_dir(name: str) -> Path:
+    """DATA_ROOT/<name> ("liveness" or "deepfake"), which must hold a manifest.csv."""
+    path = DATA_ROOT / name
+    if not (path / "manifest.csv").exists():
+        raise FileNotFoundError(
+            f"no {name} data at {path} (no manifest.csv): set FACECHECK_DATA to the folder "
+            "that holds liveness/ and deepfake/"
+        )
+    return path
 
 
 def read_manifest(root: Path) -> list[Sample]:

@@ -28,7 +28,7 @@ from facecheck.models import DEEPFAKE_FILE, LIVENESS_FILE
 from facecheck.preprocess import CropSpec
 from facecheck.settings import PROJECT_ROOT, Settings
 from training import augment
-from training.data import DATA_ROOT, MASK_SIZE, FaceCrops, Sample, face_crops, read_manifest, swap_masks
+from training.data import MASK_SIZE, FaceCrops, Sample, dataset_dir, face_crops, read_manifest, swap_masks
 from training.evaluate import bona_fide_threshold, calibrate, roc_auc, score_locally
 from training.export import add_mirror_averaging, export_onnx, load_onnx_weights, set_metadata
 from training.model import LITE_INPUT_SIZE, deepfake_model, liveness_model
@@ -146,7 +146,7 @@ def split_samples(
     dataset: str, split: str, rng: np.random.Generator, keep: Callable[[Sample], bool] = lambda s: True
 ) -> list[Sample]:
     """A dataset's `split` samples that `keep` accepts; at most `limit` of them (smoke runs)."""
-    samples = [s for s in read_manifest(DATA_ROOT / dataset) if s.split == split and keep(s)]
+    samples = [s for s in read_manifest(dataset_dir(dataset)) if s.split == split and keep(s)]
     if limit <= 0 or len(samples) <= limit:
         return samples
     return [samples[i] for i in sorted(rng.choice(len(samples), limit, replace=False))]
