@@ -331,10 +331,18 @@ def main() -> None:
     if not args.no_write:
         path = PROJECT_ROOT / "docs" / "performance.md"
         path.parent.mkdir(exist_ok=True)
-        # sections other scripts own (bench/soak.py's "## Soak") survive a re-run
-        _, soak_heading, soak = (path.read_text() if path.exists() else "").partition("\n## Soak\n")
-        path.write_text(report + soak_heading + soak)
+        path.write_text(report + kept_sections(path.read_text() if path.exists() else ""))
         print("wrote docs/performance.md")
+
+
+# sections this script does not write: bench/soak.py's, and the hand-written tuning log
+KEPT_SECTIONS = ("## Soak", "## Tuning log")
+
+
+def kept_sections(report: str) -> str:
+    """The report's text from the first section that a re-run must keep."""
+    starts = [i for heading in KEPT_SECTIONS if (i := report.find(f"\n{heading}\n")) >= 0]
+    return report[min(starts) :] if starts else ""
 
 
 def render(args, urls, sizes, results, pipeline, stages, one_core) -> str:

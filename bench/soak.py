@@ -137,14 +137,15 @@ def render(args: argparse.Namespace, r: dict) -> str:
 
 
 def write_section(section: str, path: Path = REPORT) -> None:
-    """Replace the soak section of the report, or append it; the rest is kept."""
+    """Replace the soak section of the report, or add it before the tuning log; the rest is kept."""
     text = path.read_text() if path.exists() else "# facecheck performance\n"
     before, found, after = text.partition(HEADING + "\n")
     if found:
         rest = after.split("\n## ", 1)
         text = before + section + ("\n## " + rest[1] if len(rest) > 1 else "")
     else:
-        text = text.rstrip("\n") + "\n\n" + section
+        head, log_heading, log = text.partition("\n## Tuning log\n")
+        text = head.rstrip("\n") + "\n\n" + section + log_heading + log
     path.parent.mkdir(exist_ok=True)
     path.write_text(text)
 
