@@ -111,7 +111,8 @@ REQUEST_SCHEMA = {
     http={"host": SETTINGS.host, "port": SETTINGS.port},
     envs=[{"name": "BENTOML_DO_NOT_TRACK", "value": "True"}],
     # Every request is recorded in the store (key, endpoint, status, outcome, latency); BentoML's
-    # own access log line per request repeats that for 3 % of the front's CPU under load
+    # own access log line per request would repeat that, at a cost (docs/performance.md,
+    # "Settings in the code")
     logging={"access": {"enabled": SETTINGS.access_log}},
     # nothing exports traces: excluded, the tracing middleware skips its per-request spans
     tracing={"excluded_urls": [".*"]},

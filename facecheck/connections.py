@@ -1,10 +1,10 @@
 """Spread keep-alive clients over the front workers.
 
 The front's workers accept from one shared socket, and whichever is in its event loop
-first accepts a burst of new connections: under load one worker was measured holding 28 of
-32 keep-alive connections (median 526 ms) while the other held 4 (median 55 ms). Asking
-a client to reconnect every `max_requests` requests on a connection (as nginx's
-keepalive_requests does) lets the least busy worker, the first to accept, pick it up."""
+first accepts a burst of new connections, so under load one worker holds most of them
+(docs/performance.md, "Settings in the code"). Asking a client to reconnect every
+`max_requests` requests on a connection (as nginx's keepalive_requests does) lets the least
+busy worker, the first to accept, pick it up."""
 
 from __future__ import annotations
 

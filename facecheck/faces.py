@@ -21,17 +21,16 @@ def _network() -> YuNetOnnx:
 
 def detect_raw(bgr: np.ndarray, conf: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Confidences (0-100), XYWH boxes and landmarks, int16: exactly what libfacedetection
-    (the `yuface` wheel) returns, from its own weights on ONNX Runtime, 4x faster
-    (`models/yunet.onnx`, card `models/yunet.md`)."""
+    (the `yuface` wheel) returns, from its own weights on ONNX Runtime, faster
+    (`models/yunet.onnx`; card and timings `models/yunet.md`)."""
     return _network().detect(bgr, conf)
 
 
-DETECT_LONG_SIDE = 256  # selfies: same recall and smallest face as 320, 30 % less time
-FALLBACK_LONG_SIDE = 320  # large tight crops lose faces at 256 (models/liveness.md, detector table)
+DETECT_LONG_SIDE = 256  # selfies: the same recall as at 320, in less time (models/yunet.md, "Metrics")
+FALLBACK_LONG_SIDE = 320  # large tight crops lose faces at 256 (same table)
 DETECT_MIN_CONFIDENCE = 0.6
-# A second face only makes a selfie ambiguous when the detector is sure of it: real faces
-# score >= 0.90 on the developer data (1st percentile), while the spurious second boxes on
-# hands and photo edges in print-attack frames score 0.61-0.84.
+# A second face only makes a selfie ambiguous when the detector is sure of it: the spurious
+# boxes on hands and photo edges of print attacks score below real faces (models/yunet.md, "Settings")
 SECOND_FACE_MIN_CONFIDENCE = 0.85
 RETRY_PAD_FRACTION = 0.3
 BORDER_GREY = (127, 127, 127)
@@ -42,9 +41,9 @@ DOWNSCALE_METHOD = "area by a whole factor, then bilinear"  # keys the training 
 
 def downscale(image: np.ndarray, long_side: int) -> tuple[np.ndarray, np.ndarray]:
     """A copy of `image` whose long side is about `long_side` (never enlarged), and its x, y
-    scales against the image. Area averaging by a whole factor first (OpenCV's fast path:
-    0.08 ms for 640x480 to 320x240, where area resampling by 2.5 takes 1.2 ms, a tenth of
-    a request's work), then bilinear for what is left, a factor below 2."""
+    scales against the image. Area averaging by a whole factor first (OpenCV's fast path, a
+    small part of one-step area resampling's time: docs/performance.md, "The detector's
+    downscale"), then bilinear for what is left, a factor below 2."""
     h, w = image.shape[:2]
     scale = long_side / max(h, w)
     if scale >= 1.0:

@@ -62,9 +62,9 @@ def base64_to_bytes(text: str) -> bytes:
     if match:
         raw = raw[match.end() :]
     if raw and len(raw) % 4 == 0 and not raw.endswith(b"==="):
-        # the common case, canonical base64, validated and decoded in one SIMD pass: 0.02 ms
-        # for a 300 kB selfie, where the regexes below and binascii take 0.7 ms, all of it
-        # holding the GIL that the front's event loop needs
+        # the common case, canonical base64, validated and decoded in one SIMD pass: the
+        # regexes below and binascii hold the GIL that the front's event loop needs far longer
+        # (docs/performance.md, "Settings in the code")
         try:
             return pybase64.b64decode(raw, validate=True)
         except binascii.Error:

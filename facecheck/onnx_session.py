@@ -15,6 +15,6 @@ def cpu_session(path: Path, threads: int) -> ort.InferenceSession:
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     # Idle threads would spin-wait for the next batch and burn the cores the front workers
-    # need (docs/performance.md, "Tuning log: runner settings").
+    # need (docs/performance.md, "Runner settings").
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

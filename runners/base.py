@@ -15,28 +15,24 @@ from facecheck.settings import Settings, int_from_env
 logger = logging.getLogger("facecheck.runners")
 
 # Adaptive batching: BentoML's dispatcher sizes batches from the latencies it measures;
-# max_latency_ms is only its load-shedding bound: a crop queued longer is dropped with a
-# 503 ("process is overloaded"). Crops cost a few ms, so a burst of 32 clients can queue
-# a few hundred ms; shedding there would turn a short queue into errors. The front's own
-# timeout bounds a request instead.
+# max_latency_ms is only its load-shedding bound (a crop queued longer gets a 503), set far
+# above what a burst queues; the front's own timeout bounds a request (docs/performance.md,
+# "Settings in the code").
 MAX_BATCH_SIZE = 16
 MAX_LATENCY_MS = 10_000
 # ...but ONNX Runtime runs at most 2 crops at a time: its arena keeps the largest run's
-# activations (with two deepfake runner processes and the mirror-averaged Lite0 model the
-# service measured 1568 MB RSS with runs of 8, 1219 MB with runs of 2), and on one thread
-# a run of 2 costs no more CPU per crop than a run of 8 (deepfake 19.4 against 20.3 ms,
-# liveness flat): the batch still pays BentoML's per-call cost once.
+# activations, and a run of 2 costs no more per crop (docs/performance.md, "Settings in the code").
 MAX_RUN = 2
-# The front's client to a runner recycles its connection pool every `max_requests`
-# calls and closes the old pool under calls still in flight: ServerDisconnectedError
-# (HTTP 500) on about 3 % of requests under load. Never recycle; see README.
+# The front's client to a runner recycles its connection pool every `max_requests` calls and
+# closes the old pool under calls still in flight (HTTP 500s under load): never recycle
+# (README, "How it works").
 RUNNER_CONNECTION = {"max_requests": 2**31 - 1, "max_age": 10.0**9}
 RUNNER_CONFIG = {
     "workers": 1,
     "traffic": {"timeout": 30},
     "runner_connection": RUNNER_CONNECTION,
-    # internal hops: the front logs and measures each request once; a per-crop access
-    # log line and metrics update here cost a tenth of a runner's CPU under load
+    # internal hops: the front logs and measures each request once (docs/performance.md,
+    # "Settings in the code")
     "logging": {"access": {"enabled": False}},
     "metrics": {"enabled": False},
     # nothing exports traces; excluded, the tracing middleware skips its per-call spans
@@ -65,7 +61,7 @@ class OnnxRunner:
             logger.error("%s not found: this check answers 503 until it is installed", self.model_file)
 
     # A declared media type: otherwise BentoML derives it from the output's JSON schema,
-    # rebuilt for every response (a few % of a runner's CPU under load).
+    # rebuilt for every response (docs/performance.md, "Settings in the code").
     @bentoml.api(batchable=True, max_batch_size=MAX_BATCH_SIZE, max_latency_ms=MAX_LATENCY_MS)
     def score(self, crops: np.ndarray) -> Annotated[np.ndarray, ContentType("application/json")]:
         """N x S x S x 3 uint8 crops -> N probabilities."""
