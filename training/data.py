@@ -25,7 +25,13 @@ from facecheck.settings import PROJECT_ROOT
 
 # the developer data: FACECHECK_DATA, else `shared/data` beside the checkout
 DATA_ROOT = Path(os.environ.get("FACECHECK_DATA") or PROJECT_ROOT.parent / "shared" / "data")
+# what `python -m training.sources` builds from fetched repositories (outside the project)
+SOURCES_ROOT = Path(os.environ.get("FACECHECK_SOURCES") or PROJECT_ROOT.parent / "sources")
 CACHE_DIR = PROJECT_ROOT / ".cache"
+# leave-one-source-out fold of each source of the shared liveness set; the fetched sources
+# carry theirs in their manifest. Fold 0: never held out (the pre-cut pyis_* crops, which
+# /liveness refuses, so that no held-out score could come from them)
+SHARED_LIVENESS_FOLDS = {"nuaa": 1}
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,7 @@ class Sample:
     group: str
     source: str
     split: str
+    fold: int = 0  # leave-one-source-out fold (0: none)
 
 
 def dataset_dir(name: str) -> Path:
@@ -49,12 +56,30 @@ def dataset_dir(name: str) -> Path:
     return path
 
 
-def read_manifest(root: Path) -> list[Sample]:
+def read_manifest(root: Path, folds: dict[str, int] | None = None) -> list[Sample]:
+    """A manifest's samples; their fold is the manifest's `fold` column, else `folds[source]`."""
+    folds = folds or {}
     with open(root / "manifest.csv", newline="") as f:
         return [
-            Sample(root / r["path"], r["label"], r["kind"], r["group"], r["source"], r["split"])
+            Sample(
+                root / r["path"],
+                r["label"],
+                r["kind"],
+                r["group"],
+                r["source"],
+                r["split"],
+                int(r.get("fold") or folds.get(r["source"], 0)),
+            )
             for r in csv.DictReader(f)
         ]
+
+
+def liveness_samples(with_sources: bool = True) -> list[Sample]:
+    """The shared liveness set, and the fetched sources' frames where they have been built."""
+    samples = read_manifest(dataset_dir("liveness"), SHARED_LIVENESS_FOLDS)
+    if with_sources and (SOURCES_ROOT / "liveness" / "manifest.csv").exists():
+        samples += read_manifest(SOURCES_ROOT / "liveness")
+    return samples
 
 
 def manifest_or_folder(path: Path) -> list[Sample]:

@@ -256,6 +256,42 @@ def cut_out_scenes(samples: list[Sample]) -> list[Path]:
     return scenes
 
 
+def fold_models(loso_dir: Path) -> dict[int, Path]:
+    """The fold models of a leave-one-source-out run: LOSO_DIR/fold<k>/ holds the model
+    trained without fold k's sources."""
+    models = {int(d.name[4:]): d for d in loso_dir.glob("fold*") if d.name[4:].isdigit()}
+    if not models:
+        raise SystemExit(f"no fold<k>/ model folders in {loso_dir} (python -m training.loso)")
+    return dict(sorted(models.items()))
+
+
+def score_held_out(task: str, samples: list[Sample], loso_dir: Path) -> list[float | None]:
+    """Each sample scored by the fold model that never saw its source; None where that fold
+    has no model or the service would not judge it."""
+    scores: list[float | None] = [None] * len(samples)
+    for fold, models_dir in fold_models(loso_dir).items():
+        idx = [i for i, s in enumerate(samples) if s.fold == fold]
+        fold_scores, note = score_locally(task, [samples[i].path for i in idx], models_dir)
+        print(f"fold {fold}: {len(idx)} images, not judged {note}", flush=True)
+        for i, score in zip(idx, fold_scores, strict=True):
+            scores[i] = score
+    return scores
+
+
+def loso_summary(report: dict) -> list[str]:
+    """The leave-one-source-out table, a line per source, worst first."""
+    rows = sorted(report["per_source"].items(), key=lambda kv: -max(kv[1]["bpcer"], *kv[1]["apcer"].values()))
+    lines = [f"{'source':14s} {'live':>5s} {'attacks':>8s} {'BPCER':>7s} {'APCER':>22s} {'AUC':>6s}"]
+    for source, r in rows:
+        n_live = sum(n for k, n in r["counts"].items() if k in BONA_FIDE_KINDS)
+        apcer = " ".join(f"{k} {v:.1%}" for k, v in r["apcer"].items())
+        lines.append(
+            f"{source:14s} {n_live:5d} {sum(r['counts'].values()) - n_live:8d} {r['bpcer']:7.1%} "
+            f"{apcer:>22s} {r['roc_auc']:6.3f}"
+        )
+    return lines
+
+
 def score_over_http(task: str, files: list[Path], url: str, key: str) -> tuple[list[float | None], str]:
     import requests
 
@@ -291,7 +327,7 @@ def main() -> None:
     )
     parser.add_argument("task", choices=["liveness", "deepfake"])
     parser.add_argument(
-        "--data", type=Path, required=True, help="folder with manifest.csv, or label/kind/*.jpg"
+        "--data", type=Path, help="folder with manifest.csv, or label/kind/*.jpg (not with --loso)"
     )
     parser.add_argument("--split", default="val", help="manifest split to use (val, train, all)")
     parser.add_argument("--models", type=Path, default=PROJECT_ROOT / "models")
@@ -308,8 +344,20 @@ def main() -> None:
         action="store_true",
         help="put every face, cut out, over another person's bona fide image first (local only)",
     )
+    parser.add_argument(
+        "--loso",
+        type=Path,
+        help="leave-one-source-out: a folder of fold<k>/ models (training.loso); every source of "
+        "the liveness set and of the fetched sources is scored by the model that never saw it, "
+        "and the threshold is set on their pooled bona fide scores at --bpcer",
+    )
+    parser.add_argument("--bpcer", type=float, default=0.05, help="--loso: pooled bona fide rejected")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports")
     args = parser.parse_args()
+    if args.loso:
+        return evaluate_loso(args)
+    if args.data is None:
+        parser.error("--data is required (or --loso)")
     if (args.turns or args.reframe or args.cut_out) and args.url:
         parser.error("--turns, --reframe and --cut_out change images here only; send such files to --url")
 
@@ -359,6 +407,46 @@ def main() -> None:
     Path(f"{stem}.json").write_text(json.dumps(report, indent=2))
     plot_roc(scores, kinds, args.task, Path(f"{stem}.png"))
     print(json.dumps({k: v for k, v in report.items() if k != "per_source"}, indent=2))
+    print(f"wrote {stem}.json and {stem}.png")
+
+
+def evaluate_loso(args: argparse.Namespace) -> None:
+    from training.data import liveness_samples
+
+    if args.task != "liveness":
+        raise SystemExit("--loso is for liveness (its sources are cameras)")
+    samples = [s for s in liveness_samples() if s.fold]
+    raw = score_held_out(args.task, samples, args.loso)
+    judged = [i for i, s in enumerate(raw) if s is not None]
+    scores = np.array([raw[i] for i in judged], np.float64)
+    kinds = [samples[i].kind for i in judged]
+    groups = [samples[i].source for i in judged]
+    bona = np.isin(kinds, list(BONA_FIDE_KINDS))
+    threshold = (
+        args.threshold
+        if args.threshold is not None
+        else bona_fide_threshold(scores[bona], args.bpcer, bona_fide_high=True)
+    )
+    report = liveness_report(scores, kinds, threshold, groups)
+    report |= {"loso": str(args.loso), "threshold_rule": f"pooled held-out bona fide at BPCER {args.bpcer}"}
+    report["not_judged"] = len(raw) - len(judged)
+    report["per_source"] = {}
+    for source in sorted(set(groups)):
+        idx = [j for j, g in enumerate(groups) if g == source]
+        report["per_source"][source] = liveness_report(scores[idx], [kinds[j] for j in idx], threshold)
+        report["per_source"][source]["fold"] = samples[judged[idx[0]]].fold
+    report["worst_source_bpcer"] = max(r["bpcer"] for r in report["per_source"].values())
+    report["worst_source_auc"] = min(r["roc_auc"] for r in report["per_source"].values())
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / f"liveness-loso-{args.loso.name}"
+    Path(f"{stem}.json").write_text(json.dumps(report, indent=2))
+    plot_roc(scores, kinds, args.task, Path(f"{stem}.png"))
+    print("\n".join(loso_summary(report)))
+    print(
+        f"pooled: AUC {report['roc_auc']:.4f} {report['roc_auc_95ci']}, BPCER {report['bpcer']:.1%}, "
+        f"APCER {report['apcer']}, threshold {threshold:.4f}; worst source BPCER "
+        f"{report['worst_source_bpcer']:.1%}, AUC {report['worst_source_auc']:.3f}"
+    )
     print(f"wrote {stem}.json and {stem}.png")
 
 

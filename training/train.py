@@ -28,7 +28,16 @@ from facecheck.models import DEEPFAKE_FILE, LIVENESS_FILE
 from facecheck.preprocess import CropSpec
 from facecheck.settings import PROJECT_ROOT, Settings
 from training import augment
-from training.data import MASK_SIZE, FaceCrops, Sample, dataset_dir, face_crops, read_manifest, swap_masks
+from training.data import (
+    MASK_SIZE,
+    FaceCrops,
+    Sample,
+    dataset_dir,
+    face_crops,
+    liveness_samples,
+    read_manifest,
+    swap_masks,
+)
 from training.evaluate import bona_fide_threshold, calibrate, roc_auc, score_locally
 from training.export import add_mirror_averaging, export_onnx, load_onnx_weights, set_metadata
 from training.model import LITE_INPUT_SIZE, deepfake_model, liveness_model
@@ -81,6 +90,16 @@ cut_outs = 0.0
 # output of block mask_tap (14 x 14 cells), with this weight on its loss
 mask_weight = 0.0
 mask_tap = 10
+# liveness: also train on the whole-frame sources that `python -m training.sources liveness`
+# built (training.data.SOURCES_ROOT); 0 is the shared set alone, the recipe before them
+sources = True
+# liveness: >0 leaves this leave-one-source-out fold's sources out of training (a fold
+# model for `python -m training.loso`; training.sources and training.data give the folds)
+hold_out_fold = 0
+# liveness: a leave-one-source-out report (training.loso) whose threshold the model takes: set
+# on bona fide frames of every camera, each scored by a fold model that never saw it, instead
+# of on the val split's one camera
+loso_report = ""
 # an exported .onnx file of this task to start from instead of ImageNet (its batch norm
 # statistics are folded away, so every batch norm stays as loaded: export.load_onnx_weights)
 init = ""
@@ -145,8 +164,11 @@ def val_crop_args() -> tuple[str, CropSpec, str]:
 def split_samples(
     dataset: str, split: str, rng: np.random.Generator, keep: Callable[[Sample], bool] = lambda s: True
 ) -> list[Sample]:
-    """A dataset's `split` samples that `keep` accepts; at most `limit` of them (smoke runs)."""
-    samples = [s for s in read_manifest(dataset_dir(dataset)) if s.split == split and keep(s)]
+    """A dataset's `split` samples that `keep` accepts; at most `limit` of them (smoke runs).
+    The liveness set includes the fetched sources when `sources` is on."""
+    with_sources = sources and task == "liveness"  # the deepfake recipe's other cameras stay as they were
+    pool = liveness_samples(with_sources) if dataset == "liveness" else read_manifest(dataset_dir(dataset))
+    samples = [s for s in pool if s.split == split and keep(s)]
     if limit <= 0 or len(samples) <= limit:
         return samples
     return [samples[i] for i in sorted(rng.choice(len(samples), limit, replace=False))]
@@ -178,11 +200,14 @@ class LivenessBatches:
 
     def __init__(self, rng: np.random.Generator):
         specs = (LIVENESS_CROP,)
+        # every fold's crops in one cache, whichever fold this run holds out
         live_set = face_crops(split_samples("liveness", "train", rng), specs)
         extra = face_crops(split_samples("deepfake", "train", rng, lambda s: s.label == "real"), specs)
-        self.live = _pool(live_set, LIVENESS_CROP, lambda s: s.label == "live")
+        trained = {s.source for s in live_set.samples if not hold_out_fold or s.fold != hold_out_fold}
+        self.live = _pool(live_set, LIVENESS_CROP, lambda s: s.source in trained and s.label == "live")
         self.extra = _pool(extra, LIVENESS_CROP, lambda s: True)
-        self.attacks = _pool(live_set, LIVENESS_CROP, lambda s: s.label == "attack")
+        self.attacks = _pool(live_set, LIVENESS_CROP, lambda s: s.source in trained and s.label == "attack")
+        print(f"liveness train: {len(self.live.crops)} live and {len(self.attacks.crops)} attack faces")
         self.min_context = Settings().liveness_min_context  # the default the service ships with
         self.rng = rng
 
@@ -348,7 +373,9 @@ def load_checkpoint(path: Path, model, optimizer, schedule, rng) -> tuple[int, l
 
 def calibrate_threshold(onnx_path: Path, val_x: np.ndarray, val_y: np.ndarray) -> float:
     """Calibrate the task's threshold on val and write it into the file's metadata."""
-    if task == "deepfake":  # fakes score high: DEEPFAKE_TARGET_FPR of the val real faces above it
+    if loso_report:
+        threshold = float(json.loads(Path(loso_report).read_text())["threshold"])
+    elif task == "deepfake":  # fakes score high: DEEPFAKE_TARGET_FPR of the val real faces above it
         threshold = calibrate(onnx_path, val_x, val_y, DEEPFAKE_TARGET_FPR, bona_fide_high=False)
     else:
         # LIVENESS_TARGET_BPCER of the val bona fide faces that /liveness judges, scored as it
@@ -382,8 +409,8 @@ class Stage:
 def plan() -> list[Stage]:
     if task != "deepfake" and (pairs or finetune_pairs):
         raise SystemExit("pairs are DFDC face swaps with their source video: deepfake only")
-    if task != "liveness" and view_dropout:
-        raise SystemExit("view dropout is for the liveness model's two views")
+    if task != "liveness" and (view_dropout or hold_out_fold or loso_report):
+        raise SystemExit("view dropout and hold_out_fold are liveness settings")
     if task != "deepfake" and mask_weight:
         raise SystemExit("manipulation masks are deepfake only")
     if task != "deepfake" and backbone != "lite0":
@@ -393,7 +420,8 @@ def plan() -> list[Stage]:
     name = f"{task}-{steps}-seed{seed}-limit{limit}" + f"-{backbone}" * (backbone != "lite0")
     name += f"-pairs{pairs}" * bool(pairs) + f"-closeups{close_ups}" * bool(close_ups)
     name += f"-reframes{reframes}" * bool(reframes) + f"-cutouts{cut_outs}" * bool(cut_outs)
-    name += f"-viewdrop{view_dropout}" * bool(view_dropout)
+    name += f"-viewdrop{view_dropout}" * bool(view_dropout) + "-sources" * (task == "liveness" and sources)
+    name += f"-holdout{hold_out_fold}" * bool(hold_out_fold)
     name += f"-mask{mask_weight}" * bool(mask_weight) + f"-init-{Path(init).stem}" * bool(init)
     stages = [Stage(name, seed, 1, steps, lr, pairs)]
     if finetune_steps:
@@ -515,6 +543,9 @@ def main() -> None:
         "cut_outs": cut_outs,
         "view_dropout": view_dropout,
         "init": init,
+        "sources": sources and task == "liveness",
+        "hold_out_fold": hold_out_fold,
+        "loso_report": loso_report,
         "backbone": backbone,
         "frozen_blocks": frozen_blocks,
         "wall_seconds": round(time.time() - started),
@@ -522,6 +553,8 @@ def main() -> None:
         "parameters": model.classifier_parameters(),
     }
     (out_dir / f"{task}.train.json").write_text(json.dumps(summary, indent=2))
+    if loso_report:  # the figures behind the threshold, beside the file
+        (out_dir / f"{task}.loso.json").write_text(Path(loso_report).read_text())
     print(json.dumps(summary), flush=True)
 
 

@@ -1,0 +1,195 @@
+"""The manifest builder for fetched repositories (`python -m training.sources`), on a real git
+repository made here in the collectors' layouts, and the leave-one-source-out evaluation on
+fold models (copies of the shipped liveness file) over real images."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from facecheck.models import LIVENESS_FILE
+from facecheck.settings import PROJECT_ROOT
+from training import sources
+from training.data import DATA_ROOT, read_manifest
+from training.evaluate import bona_fide_threshold, score_locally
+from training.sources import Repository
+
+
+def scene(seed: int) -> np.ndarray:
+    """A 64x48 frame unlike any other seed's."""
+    return np.random.default_rng(seed).integers(0, 256, (48, 64, 3), np.uint8)
+
+
+def write_jpeg(path: Path, image: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), image)
+
+
+def make_repository(root: Path, files: dict[str, bytes | np.ndarray]) -> str:
+    """A git repository at root/<owner+name>/repo holding `files`; its commit."""
+    work = root / "work"
+    for rel, content in files.items():
+        if isinstance(content, np.ndarray):
+            write_jpeg(work / rel, content)
+        else:
+            (work / rel).parent.mkdir(parents=True, exist_ok=True)
+            (work / rel).write_bytes(content)
+    git_dir = root / "owner+name" / "repo"
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t"}
+    env["GIT_COMMITTER_EMAIL"] = "t@t"
+    git = ["git", "--git-dir", str(git_dir), "--work-tree", str(work)]
+    subprocess.run(["git", "init", "-q", "--bare", str(git_dir)], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "data"], check=True, env=env)
+    return subprocess.run(
+        [*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def build(tmp_path: Path, repo: Repository, monkeypatch) -> list[dict[str, str]]:
+    monkeypatch.setitem(sources.REPOSITORIES, "liveness", (repo,))
+    sources.build("liveness", tmp_path / "mirror", tmp_path / "out")
+    with open(tmp_path / "out" / "manifest.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_folders_label_copies_are_dropped_and_still_frames_thinned(tmp_path: Path, monkeypatch) -> None:
+    live, attack = scene(1), scene(2)
+    still = np.clip(live.astype(int) + 1, 0, 255).astype(np.uint8)  # the next frame of a still scene
+    commit = make_repository(
+        tmp_path / "mirror",
+        {
+            "Dataset/Real/1001.jpg": live,
+            "Dataset/Real/1001.txt": b"0 0.5 0.5 0.2 0.2\n",  # the collector's stale class: the folder wins
+            "Dataset/Real/1002.jpg": still,
+            "Dataset/Real/1003.jpg": scene(3),
+            "Dataset/Fake/2001.jpg": attack,
+            "Dataset/All/2001.jpg": attack,  # the same bytes in another folder
+            "Dataset/DataCollect/3001.jpg": scene(4),  # unsorted collector output: left out
+            "Dataset/Real/notes.md": b"not an image",
+            "runs/detect/val.jpg": scene(5),  # outside Dataset/
+        },
+    )
+    rows = build(tmp_path, Repository("owner/name", "demo", 3, licence="MIT"), monkeypatch)
+    by_label = {label: [r for r in rows if r["label"] == label] for label in ("live", "attack")}
+    assert len(by_label["live"]) == 2  # 1001 and 1003; 1002 is 1001 again
+    assert {r["repo_path"] for r in by_label["live"]} == {"Dataset/Real/1001.jpg", "Dataset/Real/1003.jpg"}
+    assert [r["repo_path"] for r in by_label["attack"]] == ["Dataset/All/2001.jpg"]  # one of two copies
+    assert {r["kind"] for r in by_label["attack"]} == {"replay"}
+    for r in rows:
+        assert (r["repo"], r["commit"], r["licence"], r["fold"], r["source"]) == (
+            "owner/name",
+            commit,
+            "MIT",
+            "3",
+            "demo",
+        )
+        assert r["split"] == "train"
+        saved = cv2.imread(str(tmp_path / "out" / r["path"]))
+        assert saved is not None and saved.shape == (48, 64, 3)  # the file's own bytes
+
+
+def test_yolo_classes_label_where_there_are_no_folders(tmp_path: Path, monkeypatch) -> None:
+    make_repository(
+        tmp_path / "mirror",
+        {
+            "Dataset/SplitData/train/images/1.jpg": scene(1),
+            "Dataset/SplitData/train/labels/1.txt": b"1 0.5 0.5 0.3 0.3\n",
+            "Dataset/SplitData/val/images/2.jpg": scene(2),
+            "Dataset/SplitData/val/labels/2.txt": b"0 0.5 0.5 0.3 0.3\n",
+            "Dataset/SplitData/val/images/3.jpg": scene(3),
+            "Dataset/SplitData/val/labels/3.txt": b"",  # no face marked: no label
+        },
+    )
+    rows = build(tmp_path, Repository("owner/name", "demo", 1, yolo_labels=True), monkeypatch)
+    assert sorted((r["repo_path"].split("/")[-1], r["label"]) for r in rows) == [
+        ("1.jpg", "live"),
+        ("2.jpg", "attack"),
+    ]
+    assert {r["licence"] for r in rows} == {sources.NO_LICENCE}
+
+
+def test_a_missing_snapshot_says_how_to_fetch_it(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setitem(sources.REPOSITORIES, "liveness", (Repository("someone/absent", "absent", 1),))
+    with pytest.raises(SystemExit, match="fetch github:someone/absent"):
+        sources.build("liveness", tmp_path, tmp_path / "out")
+
+
+@pytest.mark.skipif(not (DATA_ROOT / "liveness" / "manifest.csv").exists(), reason="developer data not found")
+def test_leave_one_source_out_scores_each_source_with_its_fold_model(tmp_path: Path) -> None:
+    """Two sources in two folds, each fold's model a copy of the shipped file with its own
+    threshold: every image is scored as the fold model scores it, the threshold is the
+    pooled bona fide 5 % point, and the report names each source's fold."""
+    nuaa = [s for s in read_manifest(DATA_ROOT / "liveness") if s.source == "nuaa" and s.split == "val"]
+    picked = [s for s in nuaa if s.kind == "live"][::15][:4] + [s for s in nuaa if s.kind == "print"][::15][
+        :4
+    ]
+    data, fetched = tmp_path / "data" / "liveness", tmp_path / "sources" / "liveness"
+    for root, half, columns in ((data, picked[::2], ""), (fetched, picked[1::2], ",2")):
+        root.mkdir(parents=True)
+        lines = ["path,label,kind,group,source,split" + ",fold" * bool(columns)]
+        for s in half:
+            shutil.copy(s.path, root / s.path.name)
+            source = "nuaa" if root is data else "webcam"
+            lines.append(f"{s.path.name},{s.label},{s.kind},{s.group},{source},val{columns}")
+        (root / "manifest.csv").write_text("\n".join(lines) + "\n")
+    loso = tmp_path / "loso"
+    for fold in (1, 2):
+        (loso / f"fold{fold}").mkdir(parents=True)
+        shutil.copy(PROJECT_ROOT / "models" / LIVENESS_FILE, loso / f"fold{fold}" / LIVENESS_FILE)
+    env = {
+        **os.environ,
+        "FACECHECK_DATA": str(tmp_path / "data"),
+        "FACECHECK_SOURCES": str(tmp_path / "sources"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "training.evaluate", "liveness", "--loso", str(loso), "--out", str(tmp_path)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "liveness-loso-loso.json").read_text())
+    assert {k: v["fold"] for k, v in report["per_source"].items()} == {"nuaa": 1, "webcam": 2}
+    expected = score_locally("liveness", [fetched / s.path.name for s in picked[1::2]], loso / "fold2")[0]
+    expected += score_locally("liveness", [data / s.path.name for s in picked[::2]], loso / "fold1")[0]
+    live = [
+        sc
+        for sc, s in zip(expected, picked[1::2] + picked[::2], strict=True)
+        if sc is not None and s.kind == "live"
+    ]
+    assert report["threshold"] == pytest.approx(
+        bona_fide_threshold(np.array(live), 0.05, bona_fide_high=True)
+    )
+    assert sum(report["counts"].values()) == sum(sc is not None for sc in expected)
+    assert "webcam" in result.stdout and "worst source" in result.stdout
+
+
+def test_print_runs_name_the_attack_frames_that_show_paper(tmp_path: Path, monkeypatch) -> None:
+    make_repository(
+        tmp_path / "mirror",
+        {
+            f"Dataset/Fake/{stamp}.jpg": scene(stamp)
+            for stamp in (1715275500, 1715275559, 1715275600, 1715275700)
+        },
+    )
+    repo = Repository("owner/name", "demo", 1, print_runs=(("1715275559", "1715275600"),))
+    rows = build(tmp_path, repo, monkeypatch)
+    kinds = {r["repo_path"].split("/")[-1]: r["kind"] for r in rows}
+    assert kinds == {
+        "1715275500.jpg": "replay",
+        "1715275559.jpg": "print",
+        "1715275600.jpg": "print",
+        "1715275700.jpg": "replay",
+    }
