@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facecheck.models import LIVENESS_FILE
+from facecheck.models import LIVENESS_FILE, FaceModel
 from facecheck.settings import PROJECT_ROOT
 from training import sources
 from training.data import DATA_ROOT, read_manifest
@@ -193,3 +193,38 @@ def test_print_runs_name_the_attack_frames_that_show_paper(tmp_path: Path, monke
         "1715275600.jpg": "print",
         "1715275700.jpg": "replay",
     }
+
+
+@pytest.mark.skipif(not (DATA_ROOT / "liveness" / "manifest.csv").exists(), reason="developer data not found")
+def test_loso_command_trains_a_model_per_fold_and_ships_with_the_pooled_threshold(tmp_path: Path) -> None:
+    """The whole command on the shared set alone (its one fold, NUAA), a few steps each: the
+    fold model, the report scoring NUAA with it, and a shipped file carrying that report's
+    threshold and a copy of the report."""
+    env = {**os.environ, "FACECHECK_SOURCES": str(tmp_path / "no-sources")}
+    smoke = [
+        "--steps=2",
+        "--limit=24",
+        "--eval_every=2",
+        "--batch_size=4",
+        f"--checkpoint_dir={tmp_path / 'ck'}",
+    ]
+    command = ["training.loso", "smoke", "--ship", "--bpcer=0.1", f"--loso_dir={tmp_path / 'loso'}"]
+    command += [f"--out={tmp_path / 'models'}", f"--reports={tmp_path / 'reports'}", *smoke]
+    result = subprocess.run(
+        [sys.executable, "-m", *command],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (tmp_path / "loso" / "smoke" / "fold1" / LIVENESS_FILE).exists()
+    report = json.loads((tmp_path / "reports" / "liveness-loso-smoke.json").read_text())
+    assert set(report["per_source"]) == {"nuaa"} and report["per_source"]["nuaa"]["fold"] == 1
+    assert report["threshold_rule"] == "pooled held-out bona fide at BPCER 0.1"
+    shipped = FaceModel(tmp_path / "models" / LIVENESS_FILE)
+    assert shipped.threshold == pytest.approx(report["threshold"], abs=1e-5)
+    assert json.loads((tmp_path / "models" / "liveness.loso.json").read_text()) == report
+    summary = json.loads((tmp_path / "models" / "liveness.train.json").read_text())
+    assert summary["hold_out_fold"] == 0 and summary["loso_report"].endswith("liveness-loso-smoke.json")
