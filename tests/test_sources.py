@@ -174,6 +174,8 @@ def test_leave_one_source_out_scores_each_source_with_its_fold_model(tmp_path: P
     )
     assert sum(report["counts"].values()) == sum(sc is not None for sc in expected)
     assert "webcam" in result.stdout and "worst source" in result.stdout
+    with open(tmp_path / "liveness-loso-loso-scores.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == len(picked)
 
 
 def test_print_runs_name_the_attack_frames_that_show_paper(tmp_path: Path, monkeypatch) -> None:

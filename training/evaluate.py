@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import csv
 import json
 from collections import Counter
 from dataclasses import replace
@@ -440,6 +441,13 @@ def evaluate_loso(args: argparse.Namespace) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"liveness-loso-{args.loso.name}"
     Path(f"{stem}.json").write_text(json.dumps(report, indent=2))
+    with open(f"{stem}-scores.csv", "w", newline="") as f:  # per image, to compare other models on them
+        writer = csv.writer(f)
+        writer.writerow(["path", "source", "kind", "fold", "score"])
+        for sample, score in zip(samples, raw, strict=True):
+            writer.writerow(
+                [sample.path, sample.source, sample.kind, sample.fold, "" if score is None else score]
+            )
     plot_roc(scores, kinds, args.task, Path(f"{stem}.png"))
     print("\n".join(loso_summary(report)))
     print(
