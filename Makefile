@@ -24,8 +24,8 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
-train-liveness: setup
-	$(PY) -m training.train liveness
+train-liveness: setup  ## a model per leave-one-source-out fold, their report, then the shipped file
+	$(PY) -m training.loso liveness --ship
 
 train-deepfake: setup
 	$(PY) -m training.train deepfake

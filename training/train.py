@@ -105,7 +105,7 @@ loso_report = ""
 init = ""
 # per-task values that replace the ones above (before command-line overrides)
 TASK_DEFAULTS = {
-    "liveness": {"reframes": 0.3, "cut_outs": 0.4},
+    "liveness": {"steps": 800, "reframes": 0.3, "cut_outs": 0.4},
     "deepfake": {
         "backbone": "lite2",
         "steps": 3600,
