@@ -281,7 +281,9 @@ def score_held_out(task: str, samples: list[Sample], loso_dir: Path) -> list[flo
 
 def loso_summary(report: dict) -> list[str]:
     """The leave-one-source-out table, a line per source, worst first."""
-    rows = sorted(report["per_source"].items(), key=lambda kv: -max(kv[1]["bpcer"], *kv[1]["apcer"].values()))
+    rows = sorted(
+        report["per_source"].items(), key=lambda kv: -np.nanmax([kv[1]["bpcer"], *kv[1]["apcer"].values()])
+    )
     lines = [f"{'source':14s} {'live':>5s} {'attacks':>8s} {'BPCER':>7s} {'APCER':>22s} {'AUC':>6s}"]
     for source, r in rows:
         n_live = sum(n for k, n in r["counts"].items() if k in BONA_FIDE_KINDS)
@@ -436,8 +438,9 @@ def evaluate_loso(args: argparse.Namespace) -> None:
         idx = [j for j, g in enumerate(groups) if g == source]
         report["per_source"][source] = liveness_report(scores[idx], [kinds[j] for j in idx], threshold)
         report["per_source"][source]["fold"] = samples[judged[idx[0]]].fold
-    report["worst_source_bpcer"] = max(r["bpcer"] for r in report["per_source"].values())
-    report["worst_source_auc"] = min(r["roc_auc"] for r in report["per_source"].values())
+    # a source of one class (live frames only) has no AUC
+    report["worst_source_bpcer"] = float(np.nanmax([r["bpcer"] for r in report["per_source"].values()]))
+    report["worst_source_auc"] = float(np.nanmin([r["roc_auc"] for r in report["per_source"].values()]))
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"liveness-loso-{args.loso.name}"
     Path(f"{stem}.json").write_text(json.dumps(report, indent=2))
