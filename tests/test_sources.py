@@ -230,3 +230,19 @@ def test_loso_command_trains_a_model_per_fold_and_ships_with_the_pooled_threshol
     assert json.loads((tmp_path / "models" / "liveness.loso.json").read_text()) == report
     summary = json.loads((tmp_path / "models" / "liveness.train.json").read_text())
     assert summary["hold_out_fold"] == 0 and summary["loso_report"].endswith("liveness-loso-smoke.json")
+
+
+def test_loso_table_takes_a_source_of_live_frames_only() -> None:
+    """A source with no attacks (one camera's live frames) has no APCER and no AUC: the
+    table still ranks it by its BPCER, and the worst-source figures skip its missing AUC."""
+    from training.evaluate import liveness_report, loso_summary
+
+    report = {
+        "per_source": {
+            "live_only": liveness_report(np.array([0.9, 0.2, 0.8]), ["live"] * 3, 0.5),
+            "both": liveness_report(np.array([0.9, 0.7, 0.1]), ["live", "replay", "replay"], 0.5),
+        }
+    }
+    lines = loso_summary(report)
+    assert lines[1].split()[0] == "both"  # its APCER of 50 % is the worst figure
+    assert lines[2].split()[0] == "live_only" and "33.3%" in lines[2]
