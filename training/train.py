@@ -90,6 +90,9 @@ cut_outs = 0.0
 # output of block mask_tap (14 x 14 cells), with this weight on its loss
 mask_weight = 0.0
 mask_tap = 10
+# liveness: share of bona fide draws taken from the deepfake set's real faces (DFDC crops, FFHQ
+# portraits) instead of the liveness frames
+extra_bona_fide = 0.5
 # liveness: also train on the whole-frame sources that `python -m training.sources liveness`
 # built (training.data.SOURCES_ROOT); 0 is the shared set alone, the recipe before them
 sources = True
@@ -212,7 +215,7 @@ class LivenessBatches:
         self.rng = rng
 
     def _bona_fide(self) -> np.ndarray:
-        pool = self.live if self.rng.random() < 0.5 else self.extra
+        pool = self.extra if self.rng.random() >= 1 - extra_bona_fide else self.live
         return pool.crops[self.rng.integers(len(pool.crops))]
 
     def sample(self) -> Example:
@@ -422,6 +425,7 @@ def plan() -> list[Stage]:
     name += f"-reframes{reframes}" * bool(reframes) + f"-cutouts{cut_outs}" * bool(cut_outs)
     name += f"-viewdrop{view_dropout}" * bool(view_dropout) + "-sources" * (task == "liveness" and sources)
     name += f"-holdout{hold_out_fold}" * bool(hold_out_fold)
+    name += f"-extra{extra_bona_fide}" * (extra_bona_fide != 0.5)
     name += f"-mask{mask_weight}" * bool(mask_weight) + f"-init-{Path(init).stem}" * bool(init)
     stages = [Stage(name, seed, 1, steps, lr, pairs)]
     if finetune_steps:
@@ -545,6 +549,7 @@ def main() -> None:
         "init": init,
         "sources": sources and task == "liveness",
         "hold_out_fold": hold_out_fold,
+        "extra_bona_fide": extra_bona_fide,
         "loso_report": loso_report,
         "backbone": backbone,
         "frozen_blocks": frozen_blocks,
