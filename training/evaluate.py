@@ -257,6 +257,19 @@ def cut_out_scenes(samples: list[Sample]) -> list[Path]:
     return scenes
 
 
+def per_source_reports(
+    make_report, scores: np.ndarray, kinds: list[str], sources: list[str], threshold: float, groups=None
+) -> dict[str, dict]:
+    """`make_report` of each source's samples; `groups` as make_report takes them (default one
+    group per sample)."""
+    reports = {}
+    for source in sorted(set(sources)):
+        idx = [j for j, s in enumerate(sources) if s == source]
+        picked_groups = None if groups is None else [groups[j] for j in idx]
+        reports[source] = make_report(scores[idx], [kinds[j] for j in idx], threshold, picked_groups)
+    return reports
+
+
 def fold_models(loso_dir: Path) -> dict[int, Path]:
     """The fold models of a leave-one-source-out run: LOSO_DIR/fold<k>/ holds the model
     trained without fold k's sources."""
@@ -396,13 +409,9 @@ def main() -> None:
         "not_judged": len(raw) - len(judged),
         "note": note,
     }
-    sources = Counter(samples[i].source for i in judged)
-    report["per_source"] = {}
-    for source in sorted(sources):
-        idx = [j for j, i in enumerate(judged) if samples[i].source == source]
-        report["per_source"][source] = make_report(
-            scores[idx], [kinds[j] for j in idx], threshold, [groups[j] for j in idx]
-        )
+    report["per_source"] = per_source_reports(
+        make_report, scores, kinds, [samples[i].source for i in judged], threshold, groups
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     suffix = ("-http" if args.url else "") + (f"-turned{args.turns}" if args.turns else "")
     suffix += (f"-reframed{args.reframe}" if args.reframe else "") + ("-cut-out" if args.cut_out else "")
@@ -433,11 +442,9 @@ def evaluate_loso(args: argparse.Namespace) -> None:
     report = liveness_report(scores, kinds, threshold, groups)
     report |= {"loso": str(args.loso), "threshold_rule": f"pooled held-out bona fide at BPCER {args.bpcer}"}
     report["not_judged"] = len(raw) - len(judged)
-    report["per_source"] = {}
-    for source in sorted(set(groups)):
-        idx = [j for j, g in enumerate(groups) if g == source]
-        report["per_source"][source] = liveness_report(scores[idx], [kinds[j] for j in idx], threshold)
-        report["per_source"][source]["fold"] = samples[judged[idx[0]]].fold
+    report["per_source"] = per_source_reports(liveness_report, scores, kinds, groups, threshold)
+    for i in judged:
+        report["per_source"][samples[i].source]["fold"] = samples[i].fold
     # a source of one class (live frames only) has no AUC
     report["worst_source_bpcer"] = float(np.nanmax([r["bpcer"] for r in report["per_source"].values()]))
     report["worst_source_auc"] = float(np.nanmin([r["roc_auc"] for r in report["per_source"].values()]))

@@ -40,8 +40,8 @@ def main() -> None:
     )
     parser.add_argument("--reports", type=Path, default=PROJECT_ROOT / "reports")
     args, settings = parser.parse_known_args()  # the rest are training.train settings
-    if any(s.startswith(("--out=", "--hold_out_fold=", "--loso_report=")) for s in settings):
-        parser.error("--out, --hold_out_fold and --loso_report are set here, per fold")
+    if any(s.startswith(("--hold_out_fold=", "--loso_report=")) for s in settings):
+        parser.error("--hold_out_fold and --loso_report are set here, per fold")
     name, bpcer, runs = args.name, args.bpcer, args.loso_dir / args.name
     folds = sorted({s.fold for s in liveness_samples() if s.fold})
     for fold in folds:

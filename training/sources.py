@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ import cv2
 import numpy as np
 
 from facecheck.settings import PROJECT_ROOT
+from training.data import SOURCES_ROOT
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 NO_LICENCE = "none stated (all rights reserved by default): internal research use only"
@@ -281,17 +283,18 @@ def build(task: str, mirror: Path, out: Path) -> list[dict[str, str]]:
                 by_kind.setdefault((entry.label, kind), []).append(entry)
         for (label, kind), entries in sorted(by_kind.items()):
             entries.sort(key=lambda e: frame_order(e.path))
-            datas = [blobs.read(e.blob) for e in entries]
-            thumbs = [thumbnail(d) for d in datas]
-            readable = [i for i, t in enumerate(thumbs) if t is not None]
-            kept = [readable[i] for i in thin_frames([thumbs[i] for i in readable])]  # type: ignore[misc]
-            kept = even_subset(kept, repo.max_per_kind)
+            readable = [
+                (e, data, thumb)
+                for e in entries
+                if (thumb := thumbnail(data := blobs.read(e.blob))) is not None
+            ]
+            kept = even_subset(thin_frames([thumb for _, _, thumb in readable]), repo.max_per_kind)
             print(f"{repo.source}: {kind} {len(entries)} unique files, {len(kept)} kept", flush=True)
             for i in kept:
-                e = entries[i]
+                e, data, _ = readable[i]
                 rel = Path("images") / repo.source / label / f"{e.blob[:16]}{Path(e.path).suffix.lower()}"
                 (out / rel).parent.mkdir(parents=True, exist_ok=True)
-                (out / rel).write_bytes(datas[i])
+                (out / rel).write_bytes(data)
                 rows.append(
                     {
                         "path": str(rel),
@@ -316,18 +319,16 @@ def build(task: str, mirror: Path, out: Path) -> list[dict[str, str]]:
 
 
 def main() -> None:
-    import os
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("task", choices=sorted(REPOSITORIES))
     parser.add_argument(
         "--mirror",
         type=Path,
-        default=Path(os.environ.get("FACECHECK_MIRROR", PROJECT_ROOT.parent / ".mirror")),
+        default=Path(os.environ.get("FACECHECK_MIRROR") or PROJECT_ROOT.parent / ".mirror"),
     )
-    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--out", type=Path, help="default: training.data.SOURCES_ROOT/<task>")
     args = parser.parse_args()
-    out = args.out or PROJECT_ROOT.parent / "sources" / args.task
+    out = args.out or SOURCES_ROOT / args.task
     out.mkdir(parents=True, exist_ok=True)
     rows = build(args.task, args.mirror, out)
     print(

@@ -413,7 +413,7 @@ def plan() -> list[Stage]:
     if task != "deepfake" and (pairs or finetune_pairs):
         raise SystemExit("pairs are DFDC face swaps with their source video: deepfake only")
     if task != "liveness" and (view_dropout or hold_out_fold or loso_report):
-        raise SystemExit("view dropout and hold_out_fold are liveness settings")
+        raise SystemExit("view_dropout, hold_out_fold and loso_report are liveness settings")
     if task != "deepfake" and mask_weight:
         raise SystemExit("manipulation masks are deepfake only")
     if task != "deepfake" and backbone != "lite0":
