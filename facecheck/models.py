@@ -53,8 +53,9 @@ class FaceModel:
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         """N x S x S x 3 uint8 -> N float32 probabilities."""
-        if crops.shape[1:] != (self.crop.size, self.crop.size, 3) or crops.dtype != np.uint8:
-            raise ValueError(f"{self.name} expects Nx{self.crop.size}x{self.crop.size}x3 uint8")
+        side = self.crop.canvas
+        if crops.shape[1:] != (side, side, 3) or crops.dtype != np.uint8:
+            raise ValueError(f"{self.name} expects Nx{side}x{side}x3 uint8")
         step = self.max_run or len(crops) or 1
         runs = [
             self.session.run(None, {self.input_name: crops[i : i + step]})[0]

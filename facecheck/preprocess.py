@@ -7,6 +7,8 @@ drift between training and serving. Each model file records its CropSpec."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from dataclasses import dataclass
 
@@ -19,16 +21,49 @@ MAX_ROLL_DEGREES = 45.0
 
 
 @dataclass(frozen=True)
-class CropSpec:
+class FitCrop:
+    """MiniFASNet's crop rule (its repository's CropImage): a square of `scale` x the face box,
+    shrunk to fit inside the image and shifted into it instead of padded, not turned, resized
+    to `size` px. The box is the one its detector would give: square, `box_side` x YuNet's
+    larger side, its centre `box_drop` of that side lower (training/minifasnet.py)."""
+
     scale: float
     size: int
+    box_side: float = 1.0
+    box_drop: float = 0.0
+
+
+@dataclass(frozen=True)
+class CropSpec:
+    """The crop a model file takes. With `extras`, the file takes a square canvas: this crop
+    at its top left, each extra crop below the one before in the column to its right."""
+
+    scale: float
+    size: int
+    extras: tuple[FitCrop, ...] = ()
+
+    @property
+    def canvas(self) -> int:
+        """The side of the square the model file takes."""
+        return self.size + max((e.size for e in self.extras), default=0)
+
+    def extra_origins(self) -> list[tuple[int, int]]:
+        """(top, left) of each extra crop on the canvas."""
+        tops = np.cumsum([0] + [e.size for e in self.extras])[:-1]
+        if len(self.extras) and tops[-1] + self.extras[-1].size > self.canvas:
+            raise ValueError(f"{self.extras} do not fit beside a {self.size} px crop")
+        return [(int(top), self.size) for top in tops]
 
     def to_metadata(self) -> dict[str, str]:
-        return {"crop_scale": str(self.scale), "crop_size": str(self.size)}
+        meta = {"crop_scale": str(self.scale), "crop_size": str(self.size)}
+        if self.extras:
+            meta["crop_extras"] = json.dumps([dataclasses.astuple(e) for e in self.extras])
+        return meta
 
     @classmethod
     def from_metadata(cls, meta: dict[str, str]) -> CropSpec:
-        return cls(scale=float(meta["crop_scale"]), size=int(meta["crop_size"]))
+        extras = tuple(FitCrop(*values) for values in json.loads(meta.get("crop_extras", "[]")))
+        return cls(scale=float(meta["crop_scale"]), size=int(meta["crop_size"]), extras=extras)
 
 
 def roll_degrees(face: Face) -> float:
@@ -55,6 +90,39 @@ def crop_matrix(face: Face, spec: CropSpec) -> np.ndarray:
 
 
 def crop_face(image: np.ndarray, face: Face, spec: CropSpec) -> np.ndarray:
+    """The model's input: the crop, or its canvas with the extra crops beside it."""
+    crop = square_crop(image, face, spec)
+    if not spec.extras:
+        return crop
+    canvas = np.zeros((spec.canvas, spec.canvas, 3), np.uint8)
+    canvas[: spec.size, : spec.size] = crop
+    for extra, (top, left) in zip(spec.extras, spec.extra_origins(), strict=True):
+        canvas[top : top + extra.size, left : left + extra.size] = fit_crop(image, face, extra)
+    return canvas
+
+
+def fit_crop(image: np.ndarray, face: Face, spec: FitCrop) -> np.ndarray:
+    x, y, w, h = face.box.tolist()
+    side = spec.box_side * max(w, h)
+    cx, cy = x + w / 2, y + h / 2 + spec.box_drop * max(w, h)
+    height, width = image.shape[:2]
+    # their arithmetic, their int() truncation included
+    scaled = side * min((height - 1) / side, (width - 1) / side, spec.scale)
+    left, top = cx - scaled / 2, cy - scaled / 2
+    right, bottom = cx + scaled / 2, cy + scaled / 2
+    if left < 0:
+        right, left = right - left, 0
+    if top < 0:
+        bottom, top = bottom - top, 0
+    if right > width - 1:
+        left, right = left - (right - width + 1), width - 1
+    if bottom > height - 1:
+        top, bottom = top - (bottom - height + 1), height - 1
+    region = image[int(top) : int(bottom) + 1, int(left) : int(right) + 1]
+    return cv2.resize(region, (spec.size, spec.size), interpolation=cv2.INTER_LINEAR)
+
+
+def square_crop(image: np.ndarray, face: Face, spec: CropSpec) -> np.ndarray:
     matrix = crop_matrix(face, spec)
     zoom = math.hypot(matrix[0, 0], matrix[0, 1])
     if zoom < 0.5:

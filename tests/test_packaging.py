@@ -24,8 +24,9 @@ from facecheck.settings import PROJECT_ROOT
 
 PROJECT = PROJECT_ROOT  # the tree that `bentoml build` packages
 DEPLOY = PROJECT / "deploy"
-# the face detector and its licence ship beside the two models
-MODEL_FILES = ("liveness.onnx", "deepfake.onnx", "yunet.onnx", "yunet.LICENSE")
+# the face detector and its licence ship beside the two models, and the licence of the
+# MiniFASNet weights inside the liveness file
+MODEL_FILES = ("liveness.onnx", "deepfake.onnx", "yunet.onnx", "yunet.LICENSE", "minifasnet.LICENSE")
 PORT = 5001
 BUILD_TIMEOUT_S = 120
 

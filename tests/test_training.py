@@ -38,7 +38,8 @@ def developer_data() -> None:
         pytest.skip(f"developer data not found at {DATA_ROOT} (set FACECHECK_DATA)")
 
 
-@pytest.mark.parametrize("task, size", [("liveness", 224), ("deepfake", 260)])
+# the liveness file takes its 224 px crop with MiniFASNet's two 80 px crops beside it
+@pytest.mark.parametrize("task, size", [("liveness", 304), ("deepfake", 260)])
 def test_train_command_smoke(task: str, size: int, tmp_path: Path) -> None:
     out = run(
         "training.train",
@@ -57,7 +58,8 @@ def test_train_command_smoke(task: str, size: int, tmp_path: Path) -> None:
     assert [s["steps"] for s in summary["stages"]] == [3, 2]
     assert [h["step"] for h in summary["history"]] == [3, 5]  # each stage ends with a validation
     model = FaceModel(tmp_path / f"{task}.onnx")
-    assert (model.crop.size, model.name) == (size, task)
+    assert (model.crop.canvas, model.name) == (size, task)
+    assert summary["minifasnet_weight"] == (0.1 if task == "liveness" else 0.0)
     assert 0.0 <= model.threshold <= 1.0 and model.threshold == pytest.approx(summary["threshold"], abs=1e-5)
     crops = np.random.default_rng(0).integers(0, 256, (2, size, size, 3), np.uint8)
     scores = model(crops)
@@ -81,7 +83,7 @@ def test_interrupted_run_resumes_to_the_same_model(tmp_path: Path) -> None:
     resumed = json.loads(resumed_out.splitlines()[-1])
     assert resumed["history"] == whole["history"] and len(whole["history"]) == 2
     assert resumed["threshold"] == pytest.approx(whole["threshold"], abs=1e-6)
-    crops = np.random.default_rng(0).integers(0, 256, (4, 224, 224, 3), dtype=np.uint8)
+    crops = np.random.default_rng(0).integers(0, 256, (4, 304, 304, 3), dtype=np.uint8)
     a = FaceModel(tmp_path / "whole" / "liveness.onnx")(crops)
     b = FaceModel(tmp_path / "split" / "liveness.onnx")(crops)
     assert np.allclose(a, b, atol=1e-5)

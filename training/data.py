@@ -7,6 +7,7 @@ project)."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import multiprocessing
@@ -27,6 +28,8 @@ from facecheck.settings import PROJECT_ROOT
 DATA_ROOT = Path(os.environ.get("FACECHECK_DATA") or PROJECT_ROOT.parent / "shared" / "data")
 # what `python -m training.sources` builds from fetched repositories (outside the project)
 SOURCES_ROOT = Path(os.environ.get("FACECHECK_SOURCES") or PROJECT_ROOT.parent / "sources")
+# where the `fetch` tool leaves repository snapshots
+MIRROR_ROOT = Path(os.environ.get("FACECHECK_MIRROR") or PROJECT_ROOT.parent / ".mirror")
 CACHE_DIR = PROJECT_ROOT / ".cache"
 # leave-one-source-out fold of each source of the shared liveness set; the fetched sources
 # carry theirs in their manifest. Fold 0: never held out (the pre-cut pyis_* crops, which
@@ -135,7 +138,13 @@ def _cache_key(samples: list[Sample], specs: tuple[CropSpec, ...]) -> str:
     orientation = (ORIENTATION_CROP.scale, ORIENTATION_CROP.size, UPRIGHT_CONFIDENCE)
     detector = (yunet.long_side, yunet.fallback_long_side, yunet.confidence, orientation, DOWNSCALE_METHOD)
     return hashlib.sha256(
-        json.dumps([[str(s.path) for s in samples], [(c.scale, c.size) for c in specs], detector]).encode()
+        json.dumps(
+            [
+                [str(s.path) for s in samples],
+                [(c.scale, c.size, *map(dataclasses.astuple, c.extras)) for c in specs],
+                detector,
+            ]
+        ).encode()
     ).hexdigest()[:16]
 
 
@@ -160,7 +169,7 @@ def face_crops(samples: list[Sample], specs: tuple[CropSpec, ...], workers: int 
     ok = [r for r in results if r is not None]
     arrays = {}
     for i, spec in enumerate(specs):
-        empty_crops = np.zeros((0, spec.size, spec.size, 3), np.uint8)
+        empty_crops = np.zeros((0, spec.canvas, spec.canvas, 3), np.uint8)
         arrays[f"crops{i}"] = np.stack([r[i][0] for r in ok]) if ok else empty_crops
         arrays[f"marks{i}"] = np.stack([r[i][1] for r in ok]) if ok else np.zeros((0, 5, 2), np.float32)
     CACHE_DIR.mkdir(exist_ok=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -24,8 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facecheck.settings import PROJECT_ROOT
-from training.data import SOURCES_ROOT
+from training.data import MIRROR_ROOT, SOURCES_ROOT
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 NO_LICENCE = "none stated (all rights reserved by default): internal research use only"
@@ -321,11 +319,7 @@ def build(task: str, mirror: Path, out: Path) -> list[dict[str, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("task", choices=sorted(REPOSITORIES))
-    parser.add_argument(
-        "--mirror",
-        type=Path,
-        default=Path(os.environ.get("FACECHECK_MIRROR") or PROJECT_ROOT.parent / ".mirror"),
-    )
+    parser.add_argument("--mirror", type=Path, default=MIRROR_ROOT)
     parser.add_argument("--out", type=Path, help="default: training.data.SOURCES_ROOT/<task>")
     args = parser.parse_args()
     out = args.out or SOURCES_ROOT / args.task

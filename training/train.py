@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from facecheck.models import DEEPFAKE_FILE, LIVENESS_FILE
+from facecheck.models import DEEPFAKE_FILE, LIVENESS_FILE, FaceModel
 from facecheck.preprocess import CropSpec
 from facecheck.settings import PROJECT_ROOT, Settings
 from training import augment
@@ -40,6 +40,7 @@ from training.data import (
 )
 from training.evaluate import bona_fide_threshold, calibrate, roc_auc, score_locally
 from training.export import add_mirror_averaging, export_onnx, load_onnx_weights, set_metadata
+from training.minifasnet import MINIFASNET_FILE, fuse
 from training.model import LITE_INPUT_SIZE, deepfake_model, liveness_model
 
 # ---- configuration --------------------------------------------------------------------
@@ -106,9 +107,12 @@ loso_report = ""
 # an exported .onnx file of this task to start from instead of ImageNet (its batch norm
 # statistics are folded away, so every batch norm stays as loaded: export.load_onnx_weights)
 init = ""
+# liveness: >0 ships the model inside one file with MiniFASNet (models/minifasnet.onnx, the
+# public Silent-Face weights), their logits mixed with this weight on ours (training.minifasnet)
+minifasnet_weight = 0.0
 # per-task values that replace the ones above (before command-line overrides)
 TASK_DEFAULTS = {
-    "liveness": {"steps": 800, "reframes": 0.3, "cut_outs": 0.4},
+    "liveness": {"steps": 800, "reframes": 0.3, "cut_outs": 0.4, "minifasnet_weight": 0.1},
     "deepfake": {
         "backbone": "lite2",
         "steps": 3600,
@@ -393,7 +397,8 @@ def calibrate_threshold(onnx_path: Path, val_x: np.ndarray, val_y: np.ndarray) -
         judged = np.array([score for score in scored if score is not None])
         if len(judged):
             threshold = bona_fide_threshold(judged, LIVENESS_TARGET_BPCER, bona_fide_high=True)
-        else:  # a smoke run's subset may hold none of them
+        else:  # a smoke run's subset may hold none of them: val crops as the file takes them
+            val_x, val_y = val_crops("liveness", FaceModel(onnx_path).crop, "live", rng)
             threshold = calibrate(onnx_path, val_x, val_y, LIVENESS_TARGET_BPCER, bona_fide_high=True)
     set_metadata(onnx_path, {"threshold": f"{threshold:.6f}"})
     return threshold
@@ -414,6 +419,10 @@ def plan() -> list[Stage]:
         raise SystemExit("pairs are DFDC face swaps with their source video: deepfake only")
     if task != "liveness" and (view_dropout or hold_out_fold or loso_report):
         raise SystemExit("view_dropout, hold_out_fold and loso_report are liveness settings")
+    if task != "liveness" and minifasnet_weight:
+        raise SystemExit("minifasnet_weight is a liveness setting")
+    if not 0.0 <= minifasnet_weight < 1.0:
+        raise SystemExit("minifasnet_weight is the weight on our model's logit: 0 (alone) to below 1")
     if task != "deepfake" and mask_weight:
         raise SystemExit("manipulation masks are deepfake only")
     if task != "deepfake" and backbone != "lite0":
@@ -528,6 +537,8 @@ def main() -> None:
     parity = export_onnx(model, crop, onnx_path, task, check_crops=val_x[:64])
     if mirror:
         add_mirror_averaging(onnx_path)
+    if minifasnet_weight:
+        fuse(onnx_path, PROJECT_ROOT / "models" / MINIFASNET_FILE, onnx_path, minifasnet_weight)
     threshold = calibrate_threshold(onnx_path, val_x, val_y)
     summary = {
         "task": task,
@@ -551,6 +562,7 @@ def main() -> None:
         "hold_out_fold": hold_out_fold,
         "extra_bona_fide": extra_bona_fide,
         "loso_report": loso_report,
+        "minifasnet_weight": minifasnet_weight,
         "backbone": backbone,
         "frozen_blocks": frozen_blocks,
         "wall_seconds": round(time.time() - started),
