@@ -13,8 +13,8 @@ from facecheck.faces import YuNetDetector
 from facecheck.images import decode_bytes
 from facecheck.orientation import find_upright_faces
 from facecheck.preprocess import CropSpec, crop_face, landmarks_in_crop
-from tests.conftest import data_file
 from training import autoencoder, fakes
+from training.data import DATA_ROOT
 
 DEEPFAKE_CROP = CropSpec(scale=1.3, size=260)  # training.train.deepfake_crop() for Lite2
 # val real faces: two DFDC video frames (tight, so their crops carry black padding) and
@@ -31,10 +31,12 @@ SEEDS = range(4)
 @pytest.fixture(scope="module")
 def faces() -> list[tuple[np.ndarray, np.ndarray]]:
     """(crop, landmarks) of each face, through the serving detector and crop."""
+    if not all((DATA_ROOT / relative).exists() for relative in FACES):
+        pytest.skip(f"developer data not found at {DATA_ROOT} (set FACECHECK_DATA)")
     detector = YuNetDetector()
     out = []
     for relative in FACES:
-        image, found = find_upright_faces(decode_bytes(data_file(relative).read_bytes()).pixels, detector)
+        image, found = find_upright_faces(decode_bytes((DATA_ROOT / relative).read_bytes()).pixels, detector)
         out.append((crop_face(image, found[0], DEEPFAKE_CROP), landmarks_in_crop(found[0], DEEPFAKE_CROP)))
     return out
 
