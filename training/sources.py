@@ -1,6 +1,6 @@
 """Build a training manifest from public GitHub repositories fetched as git snapshots.
 
-    python -m training.sources liveness [--mirror DIR] [--out DIR]
+    python -m training.sources liveness|deepfake [--mirror DIR] [--out DIR]
 
 Each repository below was fetched with the `fetch` tool (a bare git snapshot under
 --mirror, default FACECHECK_MIRROR or ../.mirror). Its images at the recorded commit are
@@ -8,7 +8,11 @@ labelled by the rule of its layout, exact copies are dropped (the same bytes in 
 or two repositories), near-identical consecutive video frames are thinned, and what is left
 is written under --out (default ../sources/<task>, outside the project, like
 ../shared/data) with a manifest.csv that records repository, commit, path, label and
-licence for every image. The data never enters the project."""
+licence for every image. The data never enters the project.
+
+The deepfake task labels by `Repository.classes` (a folder prefix names label, kind and
+family: one family per way of making fakes, `real` for real faces) and adds a `family`
+column; its rows have no fold."""
 
 from __future__ import annotations
 
@@ -45,6 +49,7 @@ MANIFEST_COLUMNS = (
     "repo_path",
     "licence",
 )
+DEEPFAKE_COLUMNS = (*MANIFEST_COLUMNS, "family")
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,7 @@ class Repository:
 
     name: str  # owner/name on GitHub
     source: str  # short name in the manifest
-    fold: int  # leave-one-source-out fold: whole repositories, never part of one
+    fold: int | None  # leave-one-source-out fold: whole repositories, never part of one (None: none)
     attack_kind: str = "replay"  # what its attack frames show (checked by eye)
     commit: str = "HEAD"  # the snapshot's commit read (a later one may have deleted the data)
     folders: tuple[str, ...] = ("Dataset/",)
@@ -71,6 +76,25 @@ class Repository:
     # runs of attack frames that show printed photos, not screens: (first, last) file stems in
     # capture order (capture_time); checked frame by frame at the boundaries
     print_runs: tuple[tuple[str, str], ...] = ()
+    # (folder prefix, label, kind, family): where set, only these folders are read and each
+    # image takes the class of the first prefix its path starts with (the deepfake task)
+    classes: tuple[tuple[str, str, str, str], ...] = ()
+    # the manifest's group: "source" (the whole repository), "image" (each file), or a regex
+    # whose first group, found in the path, names the identity or video the image belongs to
+    group_by: str = "source"
+
+    def class_of(self, path: str) -> tuple[str, str, str] | None:
+        for prefix, label, kind, family in self.classes:
+            if path.startswith(prefix):
+                return label, kind, family
+        return None
+
+    def group_of(self, path: str) -> str:
+        if self.group_by == "source":
+            return self.source
+        if self.group_by != "image" and (found := re.search(self.group_by, path)):
+            return f"{self.source}:{found.group(1)}"
+        return f"{self.source}:{Path(path).with_suffix('')}"  # each file its own group
 
     def attack_kind_of(self, path: str) -> str:
         time = capture_time(path)
@@ -131,7 +155,28 @@ LIVENESS_REPOSITORIES = (
     # live frames only, all in its collector's folder (class 1 throughout)
     Repository("Afzal91004/FaceGuard", "faceguard", 2, yolo_labels=True, exclude=()),
 )
-REPOSITORIES = {"liveness": LIVENESS_REPOSITORIES}
+
+# Fake faces of families the deepfake model never saw (its developer set holds DFDC swaps and
+# StyleGAN faces from the 140k set), and the real faces beside them. Each repository's
+# images of every class were looked at in contact sheets before its classes were written.
+# Caps are per family and repository, after exact copies and near-identical frames are gone.
+# Looked at and left out: suryawanshiheramb11/auraverse2 (no faces: its "fake" folder holds
+# blurred copies of its landscape "real" images).
+DEEPFAKE_REPOSITORIES = (
+    # 1024x1024 portraits; the README says the fakes come from thispersondoesnotexist.com
+    # (StyleGAN2) and the reals from FFHQ (a copy: the reals add no new real source)
+    Repository(
+        "dinablachman/realorfake",
+        "realorfake",
+        None,
+        licence="MIT (stated in its README)",
+        max_per_kind=500,
+        classes=(("data/fake/", "fake", "gan", "tpdne_stylegan2"), ("data/real/", "real", "real", "real")),
+        group_by="image",
+    ),
+)
+REPOSITORIES = {"liveness": LIVENESS_REPOSITORIES, "deepfake": DEEPFAKE_REPOSITORIES}
+COLUMNS = {"liveness": MANIFEST_COLUMNS, "deepfake": DEEPFAKE_COLUMNS}
 
 
 @dataclass(frozen=True)
@@ -141,6 +186,8 @@ class Entry:
     path: str
     blob: str
     label: str
+    kind: str = ""  # from Repository.classes; else decided in build (live, or the attack's kind)
+    family: str = ""
 
 
 def git_dir(mirror: Path, name: str) -> Path:
@@ -211,26 +258,30 @@ def list_entries(repo: Repository, gd: Path, blobs: BlobReader) -> Iterator[Entr
     for line in git(gd, "ls-tree", "-r", commit).splitlines():
         meta, path = line.split("\t", 1)
         files[path] = meta.split()[2]
-    labels: dict[str, set[str]] = {}
+    folders = tuple(prefix for prefix, *_ in repo.classes) or repo.folders
+    labels: dict[str, set[tuple[str, str, str]]] = {}
     first_path: dict[str, str] = {}
     for path, blob in sorted(files.items()):
-        if not path.lower().endswith(IMAGE_SUFFIXES) or not path.startswith(repo.folders):
+        if not path.lower().endswith(IMAGE_SUFFIXES) or not path.startswith(folders):
             continue
         if path.startswith(repo.exclude):
             continue
         first_path.setdefault(blob, path)
         label_file = yolo_label_file(path)
-        if not repo.yolo_labels:
-            label = label_from_folder(path)
+        if repo.classes:
+            label = repo.class_of(path)
+        elif not repo.yolo_labels:
+            label = (found, "", "") if (found := label_from_folder(path)) else None
         elif label_file in files:
-            label = label_from_yolo(blobs.read(files[label_file]))
+            label = (found, "", "") if (found := label_from_yolo(blobs.read(files[label_file]))) else None
         else:
             label = None
         if label:
             labels.setdefault(blob, set()).add(label)
     for blob, path in first_path.items():
         if len(labels.get(blob, ())) == 1:
-            yield Entry(repo, commit, path, blob, labels[blob].pop())
+            label, kind, family = labels[blob].pop()
+            yield Entry(repo, commit, path, blob, label, kind, family)
 
 
 def thumbnail(data: bytes) -> np.ndarray | None:
@@ -275,13 +326,13 @@ def build(task: str, mirror: Path, out: Path) -> list[dict[str, str]]:
         if not gd.exists():
             raise SystemExit(f"{repo.name} is not fetched under {mirror} (fetch github:{repo.name})")
         blobs = BlobReader(gd)
-        by_kind: dict[tuple[str, str], list[Entry]] = {}
+        by_kind: dict[tuple[str, str, str], list[Entry]] = {}
         for entry in list_entries(repo, gd, blobs):
             if entry.blob not in seen_blobs:  # the same bytes in another folder or repository
                 seen_blobs.add(entry.blob)
-                kind = "live" if entry.label == "live" else repo.attack_kind_of(entry.path)
-                by_kind.setdefault((entry.label, kind), []).append(entry)
-        for (label, kind), entries in sorted(by_kind.items()):
+                kind = entry.kind or ("live" if entry.label == "live" else repo.attack_kind_of(entry.path))
+                by_kind.setdefault((entry.label, kind, entry.family), []).append(entry)
+        for (label, kind, family), entries in sorted(by_kind.items()):
             entries.sort(key=lambda e: frame_order(e.path))
             readable = [
                 (e, data, thumb)
@@ -289,30 +340,30 @@ def build(task: str, mirror: Path, out: Path) -> list[dict[str, str]]:
                 if (thumb := thumbnail(data := blobs.read(e.blob))) is not None
             ]
             kept = even_subset(thin_frames([thumb for _, _, thumb in readable]), repo.max_per_kind)
-            print(f"{repo.source}: {kind} {len(entries)} unique files, {len(kept)} kept", flush=True)
+            what = f"{kind} ({family})" if family else kind
+            print(f"{repo.source}: {what} {len(entries)} unique files, {len(kept)} kept", flush=True)
             for i in kept:
                 e, data, _ = readable[i]
                 rel = Path("images") / repo.source / label / f"{e.blob[:16]}{Path(e.path).suffix.lower()}"
                 (out / rel).parent.mkdir(parents=True, exist_ok=True)
                 (out / rel).write_bytes(data)
-                rows.append(
-                    {
-                        "path": str(rel),
-                        "label": label,
-                        "kind": kind,
-                        "group": repo.source,
-                        "source": repo.source,
-                        "split": "train",
-                        "fold": str(repo.fold),
-                        "repo": repo.name,
-                        "commit": e.commit,
-                        "repo_path": e.path,
-                        "licence": repo.licence,
-                    }
-                )
+                row = {
+                    "path": str(rel),
+                    "label": label,
+                    "kind": kind,
+                    "group": repo.group_of(e.path),
+                    "source": repo.source,
+                    "split": "train",
+                    "fold": "" if repo.fold is None else str(repo.fold),
+                    "repo": repo.name,
+                    "commit": e.commit,
+                    "repo_path": e.path,
+                    "licence": repo.licence,
+                }
+                rows.append(row | {"family": family} if "family" in COLUMNS[task] else row)
         blobs.close()
     with open(out / "manifest.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, MANIFEST_COLUMNS)
+        writer = csv.DictWriter(f, COLUMNS[task])
         writer.writeheader()
         writer.writerows(rows)
     return rows
