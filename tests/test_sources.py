@@ -331,3 +331,19 @@ def test_deepfake_cap_is_per_family_and_groups_default_to_the_image(tmp_path: Pa
     assert counts == {"stylegan2": 3, "other_gan": 3, "real": 2}
     assert len({r["group"] for r in rows}) == len(rows) and rows[0]["group"].startswith("demo:")
     assert {r["licence"] for r in rows} == {sources.NO_LICENCE}
+
+
+def test_faces_only_keeps_the_images_with_a_face(tmp_path: Path, monkeypatch, live_frame) -> None:
+    """A gallery of mixed scenes: with faces_only, a picture without a face is left out."""
+    make_repository(tmp_path / "mirror", {"ai/person.jpg": live_frame, "ai/noise.jpg": scene(7)})
+    repo = Repository(
+        "owner/name",
+        "demo",
+        None,
+        classes=(("ai/", "fake", "diffusion", "some_t2i"),),
+        group_by="image",
+        faces_only=True,
+    )
+    monkeypatch.setitem(sources.REPOSITORIES, "deepfake", (repo,))
+    rows = sources.build("deepfake", tmp_path / "mirror", tmp_path / "out")
+    assert [r["repo_path"] for r in rows] == ["ai/person.jpg"]

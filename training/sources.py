@@ -36,6 +36,10 @@ NO_LICENCE = "none stated (all rights reserved by default): internal research us
 THUMB_SIZE = (32, 24)  # frames are compared as grey thumbnails of this size
 NEAR_DUPLICATE_GREY = 4.0  # mean absolute grey-level difference below which two frames are one
 RECENT_FRAMES = 8  # a frame is compared with this many frames kept before it (same source, label)
+# Repository.faces_only: an image is kept only where YuNet finds a face at least this wide (px),
+# at a confidence above the service's (0.6 finds faces in spices, dogs and sketches)
+MIN_FACE_PIXELS = 64
+FACES_ONLY_CONFIDENCE = 0.75
 MANIFEST_COLUMNS = (
     "path",
     "label",
@@ -82,6 +86,9 @@ class Repository:
     # the manifest's group: "source" (the whole repository), "image" (each file), or a regex
     # whose first group, found in the path, names the identity or video the image belongs to
     group_by: str = "source"
+    # keep only images in which the detector finds a face of MIN_FACE_PIXELS or more (galleries
+    # of mixed scenes, where most images hold no face the crop path could use)
+    faces_only: bool = False
 
     def class_of(self, path: str) -> tuple[str, str, str] | None:
         for prefix, label, kind, family in self.classes:
@@ -173,6 +180,34 @@ DEEPFAKE_REPOSITORIES = (
         max_per_kind=500,
         classes=(("data/fake/", "fake", "gan", "tpdne_stylegan2"), ("data/real/", "real", "real", "real")),
         group_by="image",
+    ),
+    # a "Real or AI?" game: modern photoreal text-to-image portraits (cinematic light, shallow
+    # focus; the generator is not stated) beside Unsplash-style portraits; lqip/ holds 40 px
+    # placeholders of the same pictures
+    Repository(
+        "Laboratoriet/real-or-ai-game",
+        "alkemist",
+        None,
+        classes=(
+            ("public/images/people/ai/", "fake", "diffusion", "t2i_unstated"),
+            ("public/images/people/real/", "real", "real", "real"),
+        ),
+        exclude=("public/images/people/ai/lqip/", "public/images/people/real/lqip/"),
+        group_by="image",
+    ),
+    # a "Real or AI" game: Google Gemini 3 Pro Image ("gemini-3-pro-image-preview" in
+    # scripts/generate-ai-images.ts) against Unsplash photos; most are scenes without a face
+    Repository(
+        "TeenBiscuits/RealOrAI",
+        "realorai_gemini",
+        None,
+        licence="Apache-2.0 (LICENSE.md); real photos from Unsplash (public/images/real/ATTRIBUTION.md)",
+        classes=(
+            ("public/images/ai/", "fake", "diffusion", "gemini3_image"),
+            ("public/images/real/", "real", "real", "real"),
+        ),
+        group_by="image",
+        faces_only=True,
     ),
 )
 REPOSITORIES = {"liveness": LIVENESS_REPOSITORIES, "deepfake": DEEPFAKE_REPOSITORIES}
@@ -291,6 +326,15 @@ def thumbnail(data: bytes) -> np.ndarray | None:
     return cv2.resize(image, THUMB_SIZE, interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
+def has_face(data: bytes) -> bool:
+    from facecheck.faces import YuNetDetector  # only the deepfake galleries need it
+
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    return image is not None and any(
+        f.size >= MIN_FACE_PIXELS for f in YuNetDetector(confidence=FACES_ONLY_CONFIDENCE).detect(image)
+    )
+
+
 def thin_frames(thumbs: list[np.ndarray]) -> list[int]:
     """Indices of the frames kept: each differs from the RECENT_FRAMES kept before it."""
     kept: list[int] = []
@@ -338,6 +382,7 @@ def build(task: str, mirror: Path, out: Path) -> list[dict[str, str]]:
                 (e, data, thumb)
                 for e in entries
                 if (thumb := thumbnail(data := blobs.read(e.blob))) is not None
+                and (not repo.faces_only or has_face(data))
             ]
             kept = even_subset(thin_frames([thumb for _, _, thumb in readable]), repo.max_per_kind)
             what = f"{kind} ({family})" if family else kind
