@@ -168,7 +168,11 @@ LIVENESS_REPOSITORIES = (
 # images of every class were looked at in contact sheets before its classes were written.
 # Caps are per family and repository, after exact copies and near-identical frames are gone.
 # Looked at and left out: suryawanshiheramb11/auraverse2 (no faces: its "fake" folder holds
-# blurred copies of its landscape "real" images).
+# blurred copies of its landscape "real" images), jastworld/face-swap-project (18 landmark-warp
+# swaps whose Poisson blends left cyan blotches: a colour, not a swap, would be learnt),
+# SeegmaEpsilon/experiment-real-or-ai-face (20 more faces of realorfake's kind). Not fetched:
+# KAdenrele/face_swapping, loki-143/hermes and akumoli-debug/dream-perturbation carry the code
+# of the reserved MaxMassi/Face-Swapper, so their swaps may be copies of its data.
 DEEPFAKE_REPOSITORIES = (
     # 1024x1024 portraits; the README says the fakes come from thispersondoesnotexist.com
     # (StyleGAN2) and the reals from FFHQ (a copy: the reals add no new real source)
@@ -176,6 +180,7 @@ DEEPFAKE_REPOSITORIES = (
         "dinablachman/realorfake",
         "realorfake",
         None,
+        commit="e4a5b79372cf913e4280527d6ea4d3e21a769037",
         licence="MIT (stated in its README)",
         max_per_kind=500,
         classes=(("data/fake/", "fake", "gan", "tpdne_stylegan2"), ("data/real/", "real", "real", "real")),
@@ -188,6 +193,7 @@ DEEPFAKE_REPOSITORIES = (
         "Laboratoriet/real-or-ai-game",
         "alkemist",
         None,
+        commit="269851655dae14acd2867195733d712c669dfa39",
         classes=(
             ("public/images/people/ai/", "fake", "diffusion", "t2i_unstated"),
             ("public/images/people/real/", "real", "real", "real"),
@@ -201,12 +207,29 @@ DEEPFAKE_REPOSITORIES = (
         "TeenBiscuits/RealOrAI",
         "realorai_gemini",
         None,
+        commit="7e84faec19eff5804d0031ecd7e272aa6f6cf0de",
         licence="Apache-2.0 (LICENSE.md); real photos from Unsplash (public/images/real/ATTRIBUTION.md)",
         classes=(
             ("public/images/ai/", "fake", "diffusion", "gemini3_image"),
             ("public/images/real/", "real", "real", "real"),
         ),
         group_by="image",
+        faces_only=True,
+    ),
+    # Stable Diffusion 1.5 fine-tuned with DreamBooth on one man's phone selfies (its README):
+    # the selfies (real) and portraits of him the model drew, mostly painterly; one identity, one
+    # group. The owner's dog (caosdelola) is left out.
+    Repository(
+        "AlbertSuarez/dreambooth-stable-diffusion",
+        "dreambooth_suarez",
+        None,
+        commit="effd01d360d669b485f59d8dda9b09461a0962d9",
+        licence="MIT",
+        classes=(
+            ("data/output/suaresito/", "fake", "diffusion", "dreambooth_sd15"),
+            ("data/input/suaresito/", "real", "real", "real"),
+        ),
+        group_by=r"/(suaresito)/",
         faces_only=True,
     ),
 )
