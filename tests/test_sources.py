@@ -246,3 +246,104 @@ def test_loso_table_takes_a_source_of_live_frames_only() -> None:
     lines = loso_summary(report)
     assert lines[1].split()[0] == "both"  # its APCER of 50 % is the worst figure
     assert lines[2].split()[0] == "live_only" and "33.3%" in lines[2]
+
+
+def test_deepfake_classes_name_label_kind_and_family(tmp_path: Path, monkeypatch) -> None:
+    """The deepfake task: each folder prefix names label, kind and family; reals are family
+    `real`; copies across classes are left out; rows record licence and have no fold; groups
+    follow the repository's layout."""
+    swap = scene(2)
+    commit = make_repository(
+        tmp_path / "mirror",
+        {
+            "out/swapped/alice_01.jpg": swap,
+            "out/swapped/alice_02.jpg": scene(3),
+            "out/sd15/face_7.png": scene(4),
+            "faces/real/alice_01.jpg": scene(1),
+            "faces/real/bob_01.jpg": scene(5),
+            "faces/real/copy.jpg": swap,  # the same bytes as a fake: neither kept
+            "docs/banner.jpg": scene(6),  # outside the named folders
+        },
+    )
+    repo = Repository(
+        "owner/name",
+        "demo",
+        None,
+        licence="CC BY 4.0",
+        classes=(
+            ("out/swapped/", "fake", "faceswap", "inswapper"),
+            ("out/sd15/", "fake", "diffusion", "sd15"),
+            ("faces/real/", "real", "real", "real"),
+        ),
+        group_by=r"/([a-z]+)_\d+\.",
+    )
+    monkeypatch.setitem(sources.REPOSITORIES, "deepfake", (repo,))
+    sources.build("deepfake", tmp_path / "mirror", tmp_path / "out")
+    with open(tmp_path / "out" / "manifest.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames or ()) == sources.DEEPFAKE_COLUMNS
+        rows = {r["repo_path"]: r for r in reader}
+    assert {p: (r["label"], r["kind"], r["family"]) for p, r in rows.items()} == {
+        "out/swapped/alice_02.jpg": ("fake", "faceswap", "inswapper"),
+        "out/sd15/face_7.png": ("fake", "diffusion", "sd15"),
+        "faces/real/alice_01.jpg": ("real", "real", "real"),
+        "faces/real/bob_01.jpg": ("real", "real", "real"),
+    }
+    assert (
+        rows["out/swapped/alice_02.jpg"]["group"] == rows["faces/real/alice_01.jpg"]["group"] == "demo:alice"
+    )
+    assert rows["faces/real/bob_01.jpg"]["group"] == "demo:bob"
+    for r in rows.values():
+        assert (r["repo"], r["commit"], r["licence"], r["fold"], r["split"]) == (
+            "owner/name",
+            commit,
+            "CC BY 4.0",
+            "",
+            "train",
+        )
+        assert (tmp_path / "out" / r["path"]).read_bytes()[:2] in (b"\xff\xd8", b"\x89P")
+
+
+def test_deepfake_cap_is_per_family_and_groups_default_to_the_image(tmp_path: Path, monkeypatch) -> None:
+    make_repository(
+        tmp_path / "mirror",
+        {
+            **{f"gan/{i}.jpg": scene(10 + i) for i in range(5)},
+            **{f"sd/{i}.jpg": scene(20 + i) for i in range(5)},
+            **{f"real/{i}.jpg": scene(30 + i) for i in range(2)},
+        },
+    )
+    repo = Repository(
+        "owner/name",
+        "demo",
+        None,
+        max_per_kind=3,
+        classes=(
+            ("gan/", "fake", "gan", "stylegan2"),
+            ("sd/", "fake", "gan", "other_gan"),  # the same kind, another family: its own cap
+            ("real/", "real", "real", "real"),
+        ),
+        group_by="image",
+    )
+    monkeypatch.setitem(sources.REPOSITORIES, "deepfake", (repo,))
+    rows = sources.build("deepfake", tmp_path / "mirror", tmp_path / "out")
+    counts = {f: sum(r["family"] == f for r in rows) for f in ("stylegan2", "other_gan", "real")}
+    assert counts == {"stylegan2": 3, "other_gan": 3, "real": 2}
+    assert len({r["group"] for r in rows}) == len(rows) and rows[0]["group"].startswith("demo:")
+    assert {r["licence"] for r in rows} == {sources.NO_LICENCE}
+
+
+def test_faces_only_keeps_the_images_with_a_face(tmp_path: Path, monkeypatch, live_frame) -> None:
+    """A gallery of mixed scenes: with faces_only, a picture without a face is left out."""
+    make_repository(tmp_path / "mirror", {"ai/person.jpg": live_frame, "ai/noise.jpg": scene(7)})
+    repo = Repository(
+        "owner/name",
+        "demo",
+        None,
+        classes=(("ai/", "fake", "diffusion", "some_t2i"),),
+        group_by="image",
+        faces_only=True,
+    )
+    monkeypatch.setitem(sources.REPOSITORIES, "deepfake", (repo,))
+    rows = sources.build("deepfake", tmp_path / "mirror", tmp_path / "out")
+    assert [r["repo_path"] for r in rows] == ["ai/person.jpg"]

@@ -1,6 +1,6 @@
 """Build a training manifest from public GitHub repositories fetched as git snapshots.
 
-    python -m training.sources liveness [--mirror DIR] [--out DIR]
+    python -m training.sources liveness|deepfake [--mirror DIR] [--out DIR]
 
 Each repository below was fetched with the `fetch` tool (a bare git snapshot under
 --mirror, default FACECHECK_MIRROR or ../.mirror). Its images at the recorded commit are
@@ -8,7 +8,11 @@ labelled by the rule of its layout, exact copies are dropped (the same bytes in 
 or two repositories), near-identical consecutive video frames are thinned, and what is left
 is written under --out (default ../sources/<task>, outside the project, like
 ../shared/data) with a manifest.csv that records repository, commit, path, label and
-licence for every image. The data never enters the project."""
+licence for every image. The data never enters the project.
+
+The deepfake task labels by `Repository.classes` (a folder prefix names label, kind and
+family: one family per way of making fakes, `real` for real faces) and adds a `family`
+column; its rows have no fold."""
 
 from __future__ import annotations
 
@@ -30,6 +34,10 @@ NO_LICENCE = "none stated (all rights reserved by default): internal research us
 THUMB_SIZE = (32, 24)  # frames are compared as grey thumbnails of this size
 NEAR_DUPLICATE_GREY = 4.0  # mean absolute grey-level difference below which two frames are one
 RECENT_FRAMES = 8  # a frame is compared with this many frames kept before it (same source, label)
+# Repository.faces_only: an image is kept only where YuNet finds a face at least this wide (px),
+# at a confidence above the service's (0.6 finds faces in spices, dogs and sketches)
+MIN_FACE_PIXELS = 64
+FACES_ONLY_CONFIDENCE = 0.75
 MANIFEST_COLUMNS = (
     "path",
     "label",
@@ -43,6 +51,7 @@ MANIFEST_COLUMNS = (
     "repo_path",
     "licence",
 )
+DEEPFAKE_COLUMNS = (*MANIFEST_COLUMNS, "family")
 
 
 @dataclass(frozen=True)
@@ -57,7 +66,7 @@ class Repository:
 
     name: str  # owner/name on GitHub
     source: str  # short name in the manifest
-    fold: int  # leave-one-source-out fold: whole repositories, never part of one
+    fold: int | None  # leave-one-source-out fold: whole repositories, never part of one (None: none)
     attack_kind: str = "replay"  # what its attack frames show (checked by eye)
     commit: str = "HEAD"  # the snapshot's commit read (a later one may have deleted the data)
     folders: tuple[str, ...] = ("Dataset/",)
@@ -69,6 +78,28 @@ class Repository:
     # runs of attack frames that show printed photos, not screens: (first, last) file stems in
     # capture order (capture_time); checked frame by frame at the boundaries
     print_runs: tuple[tuple[str, str], ...] = ()
+    # (folder prefix, label, kind, family): where set, only these folders are read and each
+    # image takes the class of the first prefix its path starts with (the deepfake task)
+    classes: tuple[tuple[str, str, str, str], ...] = ()
+    # the manifest's group: "source" (the whole repository), "image" (each file), or a regex
+    # whose first group, found in the path, names the identity or video the image belongs to
+    group_by: str = "source"
+    # keep only images in which the detector finds a face of MIN_FACE_PIXELS or more (galleries
+    # of mixed scenes, where most images hold no face the crop path could use)
+    faces_only: bool = False
+
+    def class_of(self, path: str) -> tuple[str, str, str] | None:
+        for prefix, label, kind, family in self.classes:
+            if path.startswith(prefix):
+                return label, kind, family
+        return None
+
+    def group_of(self, path: str) -> str:
+        if self.group_by == "source":
+            return self.source
+        if self.group_by != "image" and (found := re.search(self.group_by, path)):
+            return f"{self.source}:{found.group(1)}"
+        return f"{self.source}:{Path(path).with_suffix('')}"  # each file its own group
 
     def attack_kind_of(self, path: str) -> str:
         time = capture_time(path)
@@ -129,7 +160,79 @@ LIVENESS_REPOSITORIES = (
     # live frames only, all in its collector's folder (class 1 throughout)
     Repository("Afzal91004/FaceGuard", "faceguard", 2, yolo_labels=True, exclude=()),
 )
-REPOSITORIES = {"liveness": LIVENESS_REPOSITORIES}
+
+# Fake faces of families the deepfake model never saw (its developer set holds DFDC swaps and
+# StyleGAN faces from the 140k set), and the real faces beside them. Each repository's
+# images of every class were looked at in contact sheets before its classes were written.
+# Caps are per family and repository, after exact copies and near-identical frames are gone.
+# Looked at and left out: suryawanshiheramb11/auraverse2 (no faces: its "fake" folder holds
+# blurred copies of its landscape "real" images), jastworld/face-swap-project (18 landmark-warp
+# swaps whose Poisson blends left cyan blotches: a colour, not a swap, would be learnt),
+# SeegmaEpsilon/experiment-real-or-ai-face (20 more faces of realorfake's kind). Not fetched:
+# KAdenrele/face_swapping, loki-143/hermes and akumoli-debug/dream-perturbation carry the code
+# of the reserved MaxMassi/Face-Swapper, so their swaps may be copies of its data.
+DEEPFAKE_REPOSITORIES = (
+    # 1024x1024 portraits; the README says the fakes come from thispersondoesnotexist.com
+    # (StyleGAN2) and the reals from FFHQ (a copy: the reals add no new real source)
+    Repository(
+        "dinablachman/realorfake",
+        "realorfake",
+        None,
+        commit="e4a5b79372cf913e4280527d6ea4d3e21a769037",
+        licence="MIT (stated in its README)",
+        max_per_kind=500,
+        classes=(("data/fake/", "fake", "gan", "tpdne_stylegan2"), ("data/real/", "real", "real", "real")),
+        group_by="image",
+    ),
+    # a "Real or AI?" game: modern photoreal text-to-image portraits (cinematic light, shallow
+    # focus; the generator is not stated) beside Unsplash-style portraits; lqip/ holds 40 px
+    # placeholders of the same pictures
+    Repository(
+        "Laboratoriet/real-or-ai-game",
+        "alkemist",
+        None,
+        commit="269851655dae14acd2867195733d712c669dfa39",
+        classes=(
+            ("public/images/people/ai/", "fake", "diffusion", "t2i_unstated"),
+            ("public/images/people/real/", "real", "real", "real"),
+        ),
+        exclude=("public/images/people/ai/lqip/", "public/images/people/real/lqip/"),
+        group_by="image",
+    ),
+    # a "Real or AI" game: Google Gemini 3 Pro Image ("gemini-3-pro-image-preview" in
+    # scripts/generate-ai-images.ts) against Unsplash photos; most are scenes without a face
+    Repository(
+        "TeenBiscuits/RealOrAI",
+        "realorai_gemini",
+        None,
+        commit="7e84faec19eff5804d0031ecd7e272aa6f6cf0de",
+        licence="Apache-2.0 (LICENSE.md); real photos from Unsplash (public/images/real/ATTRIBUTION.md)",
+        classes=(
+            ("public/images/ai/", "fake", "diffusion", "gemini3_image"),
+            ("public/images/real/", "real", "real", "real"),
+        ),
+        group_by="image",
+        faces_only=True,
+    ),
+    # Stable Diffusion 1.5 fine-tuned with DreamBooth on one man's phone selfies (its README):
+    # the selfies (real) and portraits of him the model drew, mostly painterly; one identity, one
+    # group. The owner's dog (caosdelola) is left out.
+    Repository(
+        "AlbertSuarez/dreambooth-stable-diffusion",
+        "dreambooth_suarez",
+        None,
+        commit="effd01d360d669b485f59d8dda9b09461a0962d9",
+        licence="MIT",
+        classes=(
+            ("data/output/suaresito/", "fake", "diffusion", "dreambooth_sd15"),
+            ("data/input/suaresito/", "real", "real", "real"),
+        ),
+        group_by=r"/(suaresito)/",
+        faces_only=True,
+    ),
+)
+REPOSITORIES = {"liveness": LIVENESS_REPOSITORIES, "deepfake": DEEPFAKE_REPOSITORIES}
+COLUMNS = {"liveness": MANIFEST_COLUMNS, "deepfake": DEEPFAKE_COLUMNS}
 
 
 @dataclass(frozen=True)
@@ -139,6 +242,8 @@ class Entry:
     path: str
     blob: str
     label: str
+    kind: str = ""  # from Repository.classes; else decided in build (live, or the attack's kind)
+    family: str = ""
 
 
 def git_dir(mirror: Path, name: str) -> Path:
@@ -209,26 +314,30 @@ def list_entries(repo: Repository, gd: Path, blobs: BlobReader) -> Iterator[Entr
     for line in git(gd, "ls-tree", "-r", commit).splitlines():
         meta, path = line.split("\t", 1)
         files[path] = meta.split()[2]
-    labels: dict[str, set[str]] = {}
+    folders = tuple(prefix for prefix, *_ in repo.classes) or repo.folders
+    labels: dict[str, set[tuple[str, str, str]]] = {}
     first_path: dict[str, str] = {}
     for path, blob in sorted(files.items()):
-        if not path.lower().endswith(IMAGE_SUFFIXES) or not path.startswith(repo.folders):
+        if not path.lower().endswith(IMAGE_SUFFIXES) or not path.startswith(folders):
             continue
         if path.startswith(repo.exclude):
             continue
         first_path.setdefault(blob, path)
         label_file = yolo_label_file(path)
-        if not repo.yolo_labels:
-            label = label_from_folder(path)
+        if repo.classes:
+            label = repo.class_of(path)
+        elif not repo.yolo_labels:
+            label = (found, "", "") if (found := label_from_folder(path)) else None
         elif label_file in files:
-            label = label_from_yolo(blobs.read(files[label_file]))
+            label = (found, "", "") if (found := label_from_yolo(blobs.read(files[label_file]))) else None
         else:
             label = None
         if label:
             labels.setdefault(blob, set()).add(label)
     for blob, path in first_path.items():
         if len(labels.get(blob, ())) == 1:
-            yield Entry(repo, commit, path, blob, labels[blob].pop())
+            label, kind, family = labels[blob].pop()
+            yield Entry(repo, commit, path, blob, label, kind, family)
 
 
 def thumbnail(data: bytes) -> np.ndarray | None:
@@ -236,6 +345,15 @@ def thumbnail(data: bytes) -> np.ndarray | None:
     if image is None:
         return None
     return cv2.resize(image, THUMB_SIZE, interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def has_face(data: bytes) -> bool:
+    from facecheck.faces import YuNetDetector  # only the deepfake galleries need it
+
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    return image is not None and any(
+        f.size >= MIN_FACE_PIXELS for f in YuNetDetector(confidence=FACES_ONLY_CONFIDENCE).detect(image)
+    )
 
 
 def thin_frames(thumbs: list[np.ndarray]) -> list[int]:
@@ -273,44 +391,45 @@ def build(task: str, mirror: Path, out: Path) -> list[dict[str, str]]:
         if not gd.exists():
             raise SystemExit(f"{repo.name} is not fetched under {mirror} (fetch github:{repo.name})")
         blobs = BlobReader(gd)
-        by_kind: dict[tuple[str, str], list[Entry]] = {}
+        by_kind: dict[tuple[str, str, str], list[Entry]] = {}
         for entry in list_entries(repo, gd, blobs):
             if entry.blob not in seen_blobs:  # the same bytes in another folder or repository
                 seen_blobs.add(entry.blob)
-                kind = "live" if entry.label == "live" else repo.attack_kind_of(entry.path)
-                by_kind.setdefault((entry.label, kind), []).append(entry)
-        for (label, kind), entries in sorted(by_kind.items()):
+                kind = entry.kind or ("live" if entry.label == "live" else repo.attack_kind_of(entry.path))
+                by_kind.setdefault((entry.label, kind, entry.family), []).append(entry)
+        for (label, kind, family), entries in sorted(by_kind.items()):
             entries.sort(key=lambda e: frame_order(e.path))
             readable = [
                 (e, data, thumb)
                 for e in entries
                 if (thumb := thumbnail(data := blobs.read(e.blob))) is not None
+                and (not repo.faces_only or has_face(data))
             ]
             kept = even_subset(thin_frames([thumb for _, _, thumb in readable]), repo.max_per_kind)
-            print(f"{repo.source}: {kind} {len(entries)} unique files, {len(kept)} kept", flush=True)
+            what = f"{kind} ({family})" if family else kind
+            print(f"{repo.source}: {what} {len(entries)} unique files, {len(kept)} kept", flush=True)
             for i in kept:
                 e, data, _ = readable[i]
                 rel = Path("images") / repo.source / label / f"{e.blob[:16]}{Path(e.path).suffix.lower()}"
                 (out / rel).parent.mkdir(parents=True, exist_ok=True)
                 (out / rel).write_bytes(data)
-                rows.append(
-                    {
-                        "path": str(rel),
-                        "label": label,
-                        "kind": kind,
-                        "group": repo.source,
-                        "source": repo.source,
-                        "split": "train",
-                        "fold": str(repo.fold),
-                        "repo": repo.name,
-                        "commit": e.commit,
-                        "repo_path": e.path,
-                        "licence": repo.licence,
-                    }
-                )
+                row = {
+                    "path": str(rel),
+                    "label": label,
+                    "kind": kind,
+                    "group": repo.group_of(e.path),
+                    "source": repo.source,
+                    "split": "train",
+                    "fold": "" if repo.fold is None else str(repo.fold),
+                    "repo": repo.name,
+                    "commit": e.commit,
+                    "repo_path": e.path,
+                    "licence": repo.licence,
+                }
+                rows.append(row | {"family": family} if "family" in COLUMNS[task] else row)
         blobs.close()
     with open(out / "manifest.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, MANIFEST_COLUMNS)
+        writer = csv.DictWriter(f, COLUMNS[task])
         writer.writeheader()
         writer.writerows(rows)
     return rows
