@@ -35,6 +35,9 @@ CACHE_DIR = PROJECT_ROOT / ".cache"
 # carry theirs in their manifest. Fold 0: never held out (the pre-cut pyis_* crops, which
 # /liveness refuses, so that no held-out score could come from them)
 SHARED_LIVENESS_FOLDS = {"nuaa": 1}
+# the family (one way fakes are made: leave-one-family-out, training.lofo) of a real fake
+# whose manifest has no `family` column, by its kind
+KIND_FAMILIES = {"faceswap": "dfdc", "gan": "stylegan"}
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class Sample:
     source: str
     split: str
     fold: int = 0  # leave-one-source-out fold (0: none)
+    family: str = ""  # the manifest's `family` column, where it has one (family_of)
 
 
 def dataset_dir(name: str) -> Path:
@@ -60,7 +64,8 @@ def dataset_dir(name: str) -> Path:
 
 
 def read_manifest(root: Path, folds: dict[str, int] | None = None) -> list[Sample]:
-    """A manifest's samples; their fold is the manifest's `fold` column, else `folds[source]`."""
+    """A manifest's samples; their fold is the manifest's `fold` column, else `folds[source]`;
+    their family the `family` column where there is one."""
     folds = folds or {}
     with open(root / "manifest.csv", newline="") as f:
         return [
@@ -72,6 +77,7 @@ def read_manifest(root: Path, folds: dict[str, int] | None = None) -> list[Sampl
                 r["source"],
                 r["split"],
                 int(r.get("fold") or folds.get(r["source"], 0)),
+                r.get("family") or "",
             )
             for r in csv.DictReader(f)
         ]
@@ -83,6 +89,22 @@ def liveness_samples(with_sources: bool = True) -> list[Sample]:
     if with_sources and (SOURCES_ROOT / "liveness" / "manifest.csv").exists():
         samples += read_manifest(SOURCES_ROOT / "liveness")
     return samples
+
+
+def deepfake_samples(with_sources: bool = True) -> list[Sample]:
+    """The shared deepfake set, and the fetched sources' images where they have been built."""
+    samples = read_manifest(dataset_dir("deepfake"))
+    if with_sources and (SOURCES_ROOT / "deepfake" / "manifest.csv").exists():
+        samples += read_manifest(SOURCES_ROOT / "deepfake")
+    return samples
+
+
+def family_of(sample: Sample) -> str:
+    """How a fake was made: its manifest's `family`, else KIND_FAMILIES[kind], else its source
+    (a fetched source without the column is a family of its own); "" for a real face."""
+    if sample.label == "real":
+        return ""
+    return sample.family or KIND_FAMILIES.get(sample.kind) or sample.source
 
 
 def manifest_or_folder(path: Path) -> list[Sample]:

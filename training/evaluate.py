@@ -5,6 +5,8 @@ running service. Prints the figures, writes a JSON report and a ROC/DET plot.
     python -m training.evaluate liveness --data ../shared/data/liveness --split val
     python -m training.evaluate deepfake --data ../shared/data/deepfake --split val
     python -m training.evaluate liveness --data DIR --url http://127.0.0.1:5001 --key fc_...
+    python -m training.evaluate liveness --loso .cache/loso/NAME   (leave-one-source-out)
+    python -m training.evaluate deepfake --lofo .cache/lofo/NAME   (leave-one-family-out)
 
 Liveness figures follow ISO/IEC 30107-3: APCER per attack type, BPCER, ACER (worst
 APCER and BPCER averaged), plus ROC AUC and BPCER at APCER 1 % and 5 %. Deepfake
@@ -308,6 +310,102 @@ def loso_summary(report: dict) -> list[str]:
     return lines
 
 
+def lofo_models(lofo_dir: Path) -> dict[Path, list[str]]:
+    """The models of a leave-one-family-out run and the families each never saw:
+    LOFO_DIR/family-<a>[+<b>...]/ holds the model trained without families a (and b)."""
+    from facecheck.models import DEEPFAKE_FILE
+    from training.families import names
+
+    models = {d: names(d.name.removeprefix("family-")) for d in sorted(lofo_dir.glob("family-*"))}
+    models = {d: held for d, held in models.items() if (d / DEEPFAKE_FILE).exists()}
+    if not models:
+        raise SystemExit(f"no family-<name>/ model folders in {lofo_dir} (python -m training.lofo)")
+    return models
+
+
+def lofo_samples() -> tuple[list[Sample], list[Sample], dict[str, list[Sample]]]:
+    """What leave-one-family-out scores: (the shared set's val split, the real faces, each real
+    fake family's fakes). Real faces: the shared set's val reals and the fetched sources' reals
+    outside their train split. A family's fakes: the shared set's val fakes of it, and every
+    fake of it in the fetched sources (its model trained on none of them)."""
+    from training.data import SOURCES_ROOT, dataset_dir, family_of, read_manifest
+
+    val = [s for s in read_manifest(dataset_dir("deepfake")) if s.split == "val"]
+    fetched = []
+    if (SOURCES_ROOT / "deepfake" / "manifest.csv").exists():
+        fetched = read_manifest(SOURCES_ROOT / "deepfake")
+    reals = [s for s in val if s.label == "real"]
+    reals += [s for s in fetched if s.label == "real" and s.split != "train"]
+    fakes: dict[str, list[Sample]] = {}
+    for s in val + fetched:
+        if s.label != "real":
+            fakes.setdefault(family_of(s), []).append(s)
+    return val, reals, fakes
+
+
+def score_synthetic(family: str, model_file: Path, val: list[Sample], limit: int = 0):
+    """A synthetic family's fakes, made (training.families.synthetic_fakes, fixed seed) from the
+    crops that serving would cut from the shared set's val real faces, scored by the model
+    directly (they are crops, not files); (scores, their real faces, the largest difference
+    between the model's scores of the unaltered crops and the served scores of those faces, on
+    up to 32 of them: the crops are the served ones)."""
+    from facecheck.models import FaceModel
+    from training.data import face_crops
+    from training.families import synthetic_fakes
+
+    model = FaceModel(model_file, threads=2)
+    fc = face_crops(val, (model.crop,))  # the whole val split: the training runs' crop cache
+    idx = [i for i, s in enumerate(fc.samples) if s.label == "real"][: limit or None]
+    crops, marks = fc.crops[model.crop][idx], fc.landmarks[model.crop][idx]
+    fakes = synthetic_fakes(family, crops, marks)
+    scores = np.concatenate([model(fakes[i : i + 64]) for i in range(0, len(fakes), 64)] or [np.zeros(0)])
+    made_from = [fc.samples[i] for i in idx]
+    served = score_locally("deepfake", [s.path for s in made_from[:32]], model_file.parent)[0]
+    direct = model(crops[:32]) if len(crops) else np.zeros(0)
+    gaps = [abs(a - b) for a, b in zip(served, direct, strict=True) if a is not None]
+    return scores, made_from, float(max(gaps, default=float("nan")))
+
+
+def lofo_family_report(
+    scores: np.ndarray, groups: list[str], real_scores: np.ndarray, reals: list[Sample], threshold: float
+) -> dict:
+    """One held-out family's fakes (`scores`) against the real faces scored by the same model."""
+    kinds = ["fake"] * len(scores) + ["real"] * len(real_scores)
+    all_groups = groups + [s.group for s in reals]
+    r = deepfake_report(np.concatenate([scores, real_scores]), kinds, threshold, all_groups)
+    flagged = real_scores >= threshold
+    sources = np.array([s.source for s in reals])
+    return {
+        "counts": {"fakes": len(scores), "reals": len(real_scores)},
+        "threshold": threshold,
+        "roc_auc": r["auc_per_kind"].get("fake", float("nan")),
+        "roc_auc_95ci": r["auc_per_kind_95ci"].get("fake", [float("nan")] * 2),
+        "detection_rate": r["detection_rate_per_kind"].get("fake", float("nan")),
+        "false_positive_rate_real": r["false_positive_rate_real"],
+        "false_positive_rate_per_real_source": {
+            source: float(flagged[sources == source].mean()) for source in sorted(set(sources))
+        },
+    }
+
+
+def lofo_summary(report: dict) -> list[str]:
+    """The leave-one-family-out table, a line per held-out family, worst AUC first."""
+    rows = sorted(report["per_family"].items(), key=lambda kv: np.nan_to_num(kv[1]["roc_auc"], nan=2.0))
+    lines = [
+        f"{'family':16s} {'model':28s} {'fakes':>6s} {'reals':>6s} {'AUC':>6s} {'95% CI':>13s} "
+        f"{'caught':>7s} {'FP':>6s}  FP per real source"
+    ]
+    for family, r in rows:
+        low, high = r["roc_auc_95ci"]
+        fp = " ".join(f"{k} {v:.1%}" for k, v in r["false_positive_rate_per_real_source"].items())
+        lines.append(
+            f"{family:16s} {r['model']:28s} {r['counts']['fakes']:6d} {r['counts']['reals']:6d} "
+            f"{r['roc_auc']:6.3f} {f'{low:.3f}-{high:.3f}':>13s} {r['detection_rate']:7.1%} "
+            f"{r['false_positive_rate_real']:6.1%}  {fp}"
+        )
+    return lines
+
+
 def score_over_http(task: str, files: list[Path], url: str, key: str) -> tuple[list[float | None], str]:
     import requests
 
@@ -368,12 +466,21 @@ def main() -> None:
         "and the threshold is set on their pooled bona fide scores at --bpcer",
     )
     parser.add_argument("--bpcer", type=float, default=0.05, help="--loso: pooled bona fide rejected")
+    parser.add_argument(
+        "--lofo",
+        type=Path,
+        help="leave-one-family-out: a folder of family-<name>/ models (training.lofo); each "
+        "family's fakes and the real faces are scored by the model that never saw the family, "
+        "at that model's threshold (or --threshold)",
+    )
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports")
     args = parser.parse_args()
     if args.loso:
         return evaluate_loso(args)
+    if args.lofo:
+        return evaluate_lofo(args)
     if args.data is None:
-        parser.error("--data is required (or --loso)")
+        parser.error("--data is required (or --loso, --lofo)")
     if (args.turns or args.reframe or args.cut_out) and args.url:
         parser.error("--turns, --reframe and --cut_out change images here only; send such files to --url")
 
@@ -466,6 +573,83 @@ def evaluate_loso(args: argparse.Namespace) -> None:
         f"{report['worst_source_bpcer']:.1%}, AUC {report['worst_source_auc']:.3f}"
     )
     print(f"wrote {stem}.json and {stem}.png")
+
+
+def evaluate_lofo(args: argparse.Namespace) -> None:
+    """Every held-out family scored by the model that never saw it (lofo_models), against the
+    real faces scored by that model: files (real faces, real fakes) through the serving
+    pipeline (score_locally); a synthetic family's fakes, which are crops, made from the served
+    crops of the val real faces and scored by the model file directly (score_synthetic)."""
+    from facecheck.models import DEEPFAKE_FILE, FaceModel
+    from training.families import SYNTHETIC_FAMILIES
+
+    if args.task != "deepfake":
+        raise SystemExit("--lofo is for deepfake (its families are ways fakes are made)")
+    val, reals, fakes = lofo_samples()
+    if args.limit:
+        reals, fakes = reals[: args.limit], {f: s[: args.limit] for f, s in fakes.items()}
+    per_family: dict[str, dict] = {}
+    rows: list[tuple] = []  # per image: model, family, path, source, kind, score
+    for models_dir, held in lofo_models(args.lofo).items():
+        model_file = models_dir / DEEPFAKE_FILE
+        threshold = args.threshold if args.threshold is not None else FaceModel(model_file).threshold
+        real_raw, note = score_locally("deepfake", [s.path for s in reals], models_dir)
+        print(f"{models_dir.name}: {len(reals)} real faces, not judged {note}", flush=True)
+        rows += [
+            (models_dir.name, "", s.path, s.source, s.kind, x) for s, x in zip(reals, real_raw, strict=True)
+        ]
+        judged_reals = [s for s, x in zip(reals, real_raw, strict=True) if x is not None]
+        real_scores = np.array([x for x in real_raw if x is not None], np.float64)
+        for family in held:
+            extra: dict = {}
+            if family in SYNTHETIC_FAMILIES:
+                scores, made_from, gap = score_synthetic(family, model_file, val, args.limit)
+                groups = [s.group for s in made_from]
+                extra = {"synthetic": True, "crop_vs_served_max_abs": gap, "not_judged": 0}
+                rows += [
+                    (models_dir.name, family, f"{family}:{s.path}", s.source, family, x)
+                    for s, x in zip(made_from, scores, strict=True)
+                ]
+            else:
+                samples = fakes.get(family, [])
+                raw, note = score_locally("deepfake", [s.path for s in samples], models_dir)
+                print(f"{models_dir.name}: {len(samples)} {family} fakes, not judged {note}", flush=True)
+                rows += [
+                    (models_dir.name, family, s.path, s.source, s.kind, x)
+                    for s, x in zip(samples, raw, strict=True)
+                ]
+                groups = [s.group for s, x in zip(samples, raw, strict=True) if x is not None]
+                scores = np.array([x for x in raw if x is not None], np.float64)
+                extra = {"synthetic": False, "not_judged": len(raw) - len(scores)}
+            entry = lofo_family_report(
+                np.asarray(scores, np.float64), groups, real_scores, judged_reals, threshold
+            )
+            per_family[family] = {"model": models_dir.name, "model_held_out": held, **entry, **extra}
+            per_family[family]["reals_not_judged"] = len(reals) - len(judged_reals)
+    scored = {f: r["roc_auc"] for f, r in per_family.items() if not np.isnan(r["roc_auc"])}
+    worst = min(scored, key=scored.__getitem__) if scored else None
+    report = {
+        "lofo": str(args.lofo),
+        "threshold_rule": "each model's own" if args.threshold is None else f"{args.threshold} for all",
+        "worst_family": worst,
+        "worst_family_auc": scored[worst] if worst else float("nan"),
+        "worst_real_source_fpr": max(
+            (v for r in per_family.values() for v in r["false_positive_rate_per_real_source"].values()),
+            default=float("nan"),
+        ),
+        "per_family": per_family,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / f"deepfake-lofo-{args.lofo.name}"
+    Path(f"{stem}.json").write_text(json.dumps(report, indent=2))
+    with open(f"{stem}-scores.csv", "w", newline="") as f:  # per image, to compare other models on them
+        writer = csv.writer(f)
+        writer.writerow(["model", "held_out_family", "path", "source", "kind", "score"])
+        writer.writerows([*row[:5], "" if row[5] is None else row[5]] for row in rows)
+    print("\n".join(lofo_summary(report)))
+    if worst:
+        print(f"worst held-out family: {worst}, AUC {scored[worst]:.3f} {per_family[worst]['roc_auc_95ci']}")
+    print(f"wrote {stem}.json and {stem}-scores.csv")
 
 
 if __name__ == "__main__":

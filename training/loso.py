@@ -18,57 +18,61 @@ import sys
 import time
 from pathlib import Path
 
-from facecheck.models import LIVENESS_FILE
+from facecheck.models import DEEPFAKE_FILE, LIVENESS_FILE
 from facecheck.settings import PROJECT_ROOT
 from training.data import liveness_samples
 
 LOSO_DIR = PROJECT_ROOT / ".cache" / "loso"
 
 
+def base_parser(doc: str, runs: str, default: Path) -> argparse.ArgumentParser:
+    """The arguments training.loso and training.lofo share: NAME, where its models go
+    (--<runs>_dir), where the report goes (--reports)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("name", help=f"the recipe's name: its models go to .cache/{runs}/NAME/")
+    parser.add_argument(f"--{runs}_dir", type=Path, default=default, help="where NAME/ goes")
+    parser.add_argument("--reports", type=Path, default=PROJECT_ROOT / "reports")
+    return parser
+
+
+def run_module(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", *args], cwd=PROJECT_ROOT, check=True)
+
+
+def train_each(task: str, runs: Path, held_out: dict[str, str], settings: list[str]) -> None:
+    """One model per entry of `held_out` (folder -> the training.train setting that leaves its
+    part out) into runs/<folder>/; a folder that holds its model already is not trained again."""
+    filename = LIVENESS_FILE if task == "liveness" else DEEPFAKE_FILE
+    for folder, setting in held_out.items():
+        out = runs / folder
+        if (out / filename).exists():
+            print(f"{folder}: {out / filename} exists", flush=True)
+            continue
+        started = time.time()
+        run_module("training.train", task, setting, f"--out={out}", *settings)
+        print(f"{folder}: trained in {time.time() - started:.0f}s", flush=True)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("name", help="the recipe's name: its fold models go to .cache/loso/NAME/")
+    parser = base_parser(__doc__, "loso", LOSO_DIR)
     parser.add_argument(
         "--ship", action="store_true", help="then train on every fold, with the pooled threshold"
     )
     parser.add_argument("--bpcer", default="0.05", help="pooled held-out bona fide rejected at the threshold")
-    parser.add_argument("--loso_dir", type=Path, default=LOSO_DIR, help="where NAME/fold<k>/ go")
     parser.add_argument(
         "--out", type=Path, default=PROJECT_ROOT / "models", help="--ship: the model's folder"
     )
-    parser.add_argument("--reports", type=Path, default=PROJECT_ROOT / "reports")
     args, settings = parser.parse_known_args()  # the rest are training.train settings
     if any(s.startswith(("--hold_out_fold=", "--loso_report=")) for s in settings):
         parser.error("--hold_out_fold and --loso_report are set here, per fold")
     name, bpcer, runs = args.name, args.bpcer, args.loso_dir / args.name
     folds = sorted({s.fold for s in liveness_samples() if s.fold})
-    for fold in folds:
-        out = runs / f"fold{fold}"
-        if (out / LIVENESS_FILE).exists():
-            print(f"fold {fold}: {out / LIVENESS_FILE} exists", flush=True)
-            continue
-        started = time.time()
-        command = ["training.train", "liveness", f"--hold_out_fold={fold}", f"--out={out}", *settings]
-        subprocess.run([sys.executable, "-m", *command], cwd=PROJECT_ROOT, check=True)
-        print(f"fold {fold}: trained in {time.time() - started:.0f}s", flush=True)
+    train_each("liveness", runs, {f"fold{fold}": f"--hold_out_fold={fold}" for fold in folds}, settings)
     reports = args.reports
-    evaluate = [
-        "training.evaluate",
-        "liveness",
-        "--loso",
-        str(runs),
-        "--bpcer",
-        bpcer,
-        "--out",
-        str(reports),
-    ]
-    subprocess.run([sys.executable, "-m", *evaluate], cwd=PROJECT_ROOT, check=True)
+    run_module("training.evaluate", "liveness", "--loso", str(runs), "--bpcer", bpcer, "--out", str(reports))
     if args.ship:
         report = reports / f"liveness-loso-{name}.json"
-        command = ["training.train", "liveness", f"--loso_report={report}", f"--out={args.out}", *settings]
-        subprocess.run([sys.executable, "-m", *command], cwd=PROJECT_ROOT, check=True)
+        run_module("training.train", "liveness", f"--loso_report={report}", f"--out={args.out}", *settings)
 
 
 if __name__ == "__main__":

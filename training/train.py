@@ -27,13 +27,15 @@ from torch.nn import functional as F
 from facecheck.models import DEEPFAKE_FILE, LIVENESS_FILE, FaceModel
 from facecheck.preprocess import CropSpec
 from facecheck.settings import PROJECT_ROOT, Settings
-from training import augment
+from training import augment, families
 from training.data import (
     MASK_SIZE,
     FaceCrops,
     Sample,
     dataset_dir,
+    deepfake_samples,
     face_crops,
+    family_of,
     liveness_samples,
     read_manifest,
     swap_masks,
@@ -104,6 +106,10 @@ hold_out_fold = 0
 # on bona fide frames of every camera, each scored by a fold model that never saw it, instead
 # of on the val split's one camera
 loso_report = ""
+# deepfake: families (training.families; comma-separated) whose fakes this model never sees:
+# their real fakes leave the pools and a synthetic family's DEEPFAKE_MIX share goes to the
+# others (training_mix); real faces stay. A leave-one-family-out model (training.lofo)
+hold_out_family = ""
 # an exported .onnx file of this task to start from instead of ImageNet (its batch norm
 # statistics are folded away, so every batch norm stays as loaded: export.load_onnx_weights)
 init = ""
@@ -132,6 +138,7 @@ LIVENESS_TARGET_BPCER = 0.05
 LIVENESS_CALIBRATION_SOURCES = ("nuaa",)
 # what a deepfake training sample is: a real face, a real fake of each kind, or a
 # self-blended image made from a real face (face swaps are the hard, common case)
+# (a real fake's share is its kind's; a synthetic family's its name in training.families)
 DEEPFAKE_MIX = {"real": 0.3, "other_camera": 0.2, "faceswap": 0.2, "gan": 0.1, "self_blend": 0.2}
 # "other_camera": unmanipulated faces of the liveness set's train split (webcam frames and
 # crops, live or printed / replayed: none is AI-made), so that a camera's softness, noise or
@@ -245,30 +252,63 @@ class LivenessBatches:
 # ---- deepfake -----------------------------------------------------------------------------
 
 
+def held_out_families() -> set[str]:
+    return set(families.names(hold_out_family))
+
+
+def is_held_out(sample: Sample) -> bool:
+    """A fake of a family this run holds out (--hold_out_family)."""
+    return family_of(sample) in held_out_families()
+
+
+def training_mix(empty: set[str]) -> dict[str, float]:
+    """DEEPFAKE_MIX for this run: with --hold_out_family, a held-out synthetic family's share
+    and that of each entry with nothing left to draw (`empty`: a kind whose fakes are all held
+    out) go to the others in proportion; without it, DEEPFAKE_MIX as it is (a kind missing from
+    a --limit subset is self-blended instead)."""
+    held = held_out_families()
+    if not held:
+        return dict(DEEPFAKE_MIX)
+    mix = {what: 0.0 if what in held | empty else share for what, share in DEEPFAKE_MIX.items()}
+    total = sum(mix.values())
+    return {what: share / total for what, share in mix.items()}
+
+
 class DeepfakeBatches:
     """Real faces (DFDC, FFHQ and other cameras'), real fakes per kind and self-blended images,
     in DEEPFAKE_MIX shares."""
 
     def __init__(self, rng: np.random.Generator):
         spec = deepfake_crop()
+        # every family's crops in one cache, whichever families this run holds out
         fc = face_crops(split_samples("deepfake", "train", rng), (spec,))
         self.real = _pool(fc, spec, lambda s: s.label == "real")
-        self.fakes = {kind: _pool(fc, spec, lambda s, k=kind: s.kind == k) for kind in ("faceswap", "gan")}
+
+        def kept(s: Sample, kind: str) -> bool:
+            return s.kind == kind and not is_held_out(s)
+
+        self.fakes = {kind: _pool(fc, spec, lambda s, k=kind: kept(s, k)) for kind in ("faceswap", "gan")}
         self.fakes = {k: p for k, p in self.fakes.items() if len(p.crops)}
+        self.mix = training_mix({k for k in ("faceswap", "gan") if k not in self.fakes})
+        if held_out_families():
+            shares = ", ".join(f"{k} {v:.3f}" for k, v in self.mix.items())
+            print(f"holding out {hold_out_family}: {len(fc.samples)} train faces, mix {shares}", flush=True)
         others = face_crops(split_samples("liveness", "train", rng, is_other_camera), (spec,))
         self.other_camera = _pool(others, spec, lambda s: True)
         # (position in self.real, position in the face-swap pool) of each source video's pair
         position = {"real": 0, "faceswap": 0}
         by_group: dict[str, dict[str, int]] = {}
         for s in fc.samples:
-            if s.kind in position:
+            if s.kind == "real" or kept(s, "faceswap"):
                 by_group.setdefault(s.group, {})[s.kind] = position[s.kind]
                 position[s.kind] += 1
         self.pairs = [(g["real"], g["faceswap"]) for g in by_group.values() if len(g) == 2]
         # per face swap: where it differs from its source frame, and whether that is known
         self.swap_masks: tuple[np.ndarray, np.ndarray] | None = None
         if mask_weight and "faceswap" in self.fakes:
-            self.swap_masks = swap_masks(fc, spec)
+            masks, usable = swap_masks(fc, spec)  # of every face swap: those of the pool
+            in_pool = np.array([not is_held_out(s) for s in fc.samples if s.kind == "faceswap"], bool)
+            self.swap_masks = masks[in_pool], usable[in_pool]
             usable = self.swap_masks[1]
             print(f"face swap masks: {usable.sum()} of {len(usable)} pairs line up", flush=True)
         self.rng = rng
@@ -280,7 +320,7 @@ class DeepfakeBatches:
 
     def sample(self) -> Example:
         rng = self.rng
-        what = list(DEEPFAKE_MIX)[rng.choice(len(DEEPFAKE_MIX), p=list(DEEPFAKE_MIX.values()))]
+        what = list(self.mix)[rng.choice(len(self.mix), p=list(self.mix.values()))]
         mask: np.ndarray | None = None
         if what in self.fakes:
             pool = self.fakes[what]
@@ -292,12 +332,21 @@ class DeepfakeBatches:
             pool = self.other_camera if what == "other_camera" and len(self.other_camera.crops) else self.real
             i = int(rng.integers(len(pool.crops)))
             crop, label, mask = pool.crops[i], 0.0, np.zeros((MASK_SIZE, MASK_SIZE), np.float32)
-            if what not in ("real", "other_camera"):  # self_blend, or a kind missing from a subset
+            if what not in ("real", "other_camera"):  # a synthetic family, or a kind missing from a subset
                 assert pool.marks is not None
-                crop, region = augment.self_blend(crop, pool.marks[i], rng)
+                make = families.SYNTHETIC_FAMILIES[
+                    what if what in families.SYNTHETIC_FAMILIES else "self_blend"
+                ]
+                crop, region = make(crop, pool.marks[i], rng, functools.partial(self._donor, pool))
                 label, mask = 1.0, cv2.resize(region, (MASK_SIZE, MASK_SIZE), interpolation=cv2.INTER_AREA)
         crop, mask = augment.capture_with_mask(crop, mask, rng)
         return Example(crop, label, mask)
+
+    def _donor(self, pool: Pool) -> tuple[np.ndarray, np.ndarray]:
+        """Another real face of `pool` for a synthetic family that takes one."""
+        assert pool.marks is not None
+        j = int(self.rng.integers(len(pool.crops)))
+        return pool.crops[j], pool.marks[j]
 
     def sample_pair(self) -> list[Example]:
         """A source video's real crop and its face swap, augmented alike."""
@@ -320,9 +369,11 @@ def is_other_camera(sample: Sample) -> bool:
 def val_crops(
     dataset: str, spec: CropSpec, positive_label: str, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Crops and 0/1 labels (1 = `positive_label`) of a dataset's val split."""
+    """Crops and 0/1 labels (1 = `positive_label`) of a dataset's val split, without the fakes
+    of the families this run holds out."""
     fc = face_crops(split_samples(dataset, "val", rng), (spec,))
-    return fc.crops[spec], np.array([s.label == positive_label for s in fc.samples], np.float32)
+    idx = [i for i, s in enumerate(fc.samples) if not is_held_out(s)]
+    return fc.crops[spec][idx], np.array([fc.samples[i].label == positive_label for i in idx], np.float32)
 
 
 # ---- loop ---------------------------------------------------------------------------------
@@ -425,6 +476,12 @@ def plan() -> list[Stage]:
         raise SystemExit("minifasnet_weight is the weight on our model's logit: 0 (alone) to below 1")
     if task != "deepfake" and mask_weight:
         raise SystemExit("manipulation masks are deepfake only")
+    if task != "deepfake" and hold_out_family:
+        raise SystemExit("hold_out_family is a deepfake setting")
+    if hold_out_family:  # names that match no family would silently hold out nothing
+        families.parse(
+            hold_out_family, families.real_families(deepfake_samples()) | set(families.SYNTHETIC_FAMILIES)
+        )
     if task != "deepfake" and backbone != "lite0":
         raise SystemExit("the liveness model is built on Lite0's first blocks")
     if backbone not in LITE_INPUT_SIZE:
@@ -434,6 +491,7 @@ def plan() -> list[Stage]:
     name += f"-reframes{reframes}" * bool(reframes) + f"-cutouts{cut_outs}" * bool(cut_outs)
     name += f"-viewdrop{view_dropout}" * bool(view_dropout) + "-sources" * (task == "liveness" and sources)
     name += f"-holdout{hold_out_fold}" * bool(hold_out_fold)
+    name += f"-without-{'+'.join(sorted(held_out_families()))}" * bool(hold_out_family)
     name += f"-extra{extra_bona_fide}" * (extra_bona_fide != 0.5)
     name += f"-mask{mask_weight}" * bool(mask_weight) + f"-init-{Path(init).stem}" * bool(init)
     stages = [Stage(name, seed, 1, steps, lr, pairs)]
@@ -560,6 +618,7 @@ def main() -> None:
         "init": init,
         "sources": sources and task == "liveness",
         "hold_out_fold": hold_out_fold,
+        "hold_out_family": sorted(held_out_families()),
         "extra_bona_fide": extra_bona_fide,
         "loso_report": loso_report,
         "minifasnet_weight": minifasnet_weight,
