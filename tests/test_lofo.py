@@ -115,6 +115,20 @@ def test_family_column_names_a_fetched_fake_and_kinds_name_the_rest(tmp_path: Pa
     assert families.real_families(shared) == {"dfdc", "stylegan"}
 
 
+def test_lofo_folds_are_the_trained_families_and_one_for_the_rest() -> None:
+    from training.lofo import default_folds, known_families
+
+    assert train.trained_families() == {"dfdc", "stylegan", "self_blend"} <= known_families()
+    known = {"dfdc", "stylegan", "self_blend", "inswapper", "sd15"}
+    assert default_folds(known, train.trained_families()) == [
+        "dfdc",
+        "self_blend",
+        "stylegan",
+        "inswapper+sd15",
+    ]
+    assert default_folds({"dfdc"}, {"dfdc"}) == ["dfdc"]
+
+
 def test_synthetic_fakes_are_the_same_each_time_and_differ_per_family() -> None:
     rng = np.random.default_rng(0)
     crops = rng.integers(0, 256, (3, 64, 64, 3), np.uint8)
@@ -135,13 +149,11 @@ def tiny_sets(root: Path) -> tuple[Path, Path]:
     write_manifest(root / "data" / "deepfake", picked)
     liveness = [s for s in read_manifest(DATA_ROOT / "liveness") if s.split == "train" and s.source == "nuaa"]
     write_manifest(root / "data" / "liveness", liveness[::200][:6])
-    # fetched: 3 face swaps of another tool (any split: never trained on), 2 real faces outside
-    # the train split and one in it
+    # fetched: 3 face swaps of another tool, 2 real faces that training does not draw and one
+    # that it does (a file of the shared set's train split)
     swaps = pick(shared, "train", "faceswap", 13)[10:]
-    reals = [
-        Sample(s.path, "real", "real", s.group, "webcam", split)
-        for s, split in zip(pick(shared, "train", "real", 13)[10:], ["test", "test", "train"], strict=True)
-    ]
+    webcam = pick(shared, "train", "real", 12)[10:] + pick(shared, "train", "real", 1)
+    reals = [Sample(s.path, "real", "real", s.group, "webcam", "train") for s in webcam]
     fetched = [Sample(s.path, "fake", "faceswap", s.group, "tool", "train") for s in swaps] + reals
     write_manifest(root / "sources" / "deepfake", fetched, {"family": ["inswapper"] * 3 + [""] * 3})
     return root / "data", root / "sources"
@@ -177,7 +189,7 @@ def test_lofo_report_scores_each_family_with_the_model_that_never_saw_it(tmp_pat
     assert set(per_family) == {"dfdc", "stylegan", "self_blend", "inswapper"}
     assert per_family["stylegan"]["model"] == "family-stylegan+self_blend"
     assert per_family["self_blend"]["model_held_out"] == ["stylegan", "self_blend"]
-    # the real faces: the shared val reals and the fetched ones outside their train split
+    # the real faces: the shared val reals and the fetched ones that training does not draw
     val_reals = [s for s in read_manifest(data / "deepfake") if s.split == "val" and s.label == "real"]
     fetched_reals = [s for s in read_manifest(fetched / "deepfake") if s.label == "real"][:2]
     reals = val_reals + fetched_reals

@@ -310,6 +310,13 @@ def loso_summary(report: dict) -> list[str]:
     return lines
 
 
+def spread(items: list, limit: int) -> list:
+    """At most `limit` of `items` (all where 0), evenly spaced: each source keeps its share."""
+    if not limit or len(items) <= limit:
+        return items
+    return [items[i] for i in np.linspace(0, len(items) - 1, limit).round().astype(int)]
+
+
 def lofo_models(lofo_dir: Path) -> dict[Path, list[str]]:
     """The models of a leave-one-family-out run and the families each never saw:
     LOFO_DIR/family-<a>[+<b>...]/ holds the model trained without families a (and b)."""
@@ -326,16 +333,19 @@ def lofo_models(lofo_dir: Path) -> dict[Path, list[str]]:
 def lofo_samples() -> tuple[list[Sample], list[Sample], dict[str, list[Sample]]]:
     """What leave-one-family-out scores: (the shared set's val split, the real faces, each real
     fake family's fakes). Real faces: the shared set's val reals and the fetched sources' reals
-    outside their train split. A family's fakes: the shared set's val fakes of it, and every
-    fake of it in the fetched sources (its model trained on none of them)."""
+    that training does not draw (training.train.split_samples). A family's fakes: the shared
+    set's val fakes of it, and every fake of it in the fetched sources (its model trained on
+    none of them)."""
     from training.data import SOURCES_ROOT, dataset_dir, family_of, read_manifest
+    from training.train import split_samples
 
     val = [s for s in read_manifest(dataset_dir("deepfake")) if s.split == "val"]
     fetched = []
     if (SOURCES_ROOT / "deepfake" / "manifest.csv").exists():
         fetched = read_manifest(SOURCES_ROOT / "deepfake")
     reals = [s for s in val if s.label == "real"]
-    reals += [s for s in fetched if s.label == "real" and s.split != "train"]
+    trained = {s.path for s in split_samples("deepfake", "train", np.random.default_rng(0))}
+    reals += [s for s in fetched if s.label == "real" and s.path not in trained]
     fakes: dict[str, list[Sample]] = {}
     for s in val + fetched:
         if s.label != "real":
@@ -355,7 +365,7 @@ def score_synthetic(family: str, model_file: Path, val: list[Sample], limit: int
 
     model = FaceModel(model_file, threads=2)
     fc = face_crops(val, (model.crop,))  # the whole val split: the training runs' crop cache
-    idx = [i for i, s in enumerate(fc.samples) if s.label == "real"][: limit or None]
+    idx = spread([i for i, s in enumerate(fc.samples) if s.label == "real"], limit)
     crops, marks = fc.crops[model.crop][idx], fc.landmarks[model.crop][idx]
     fakes = synthetic_fakes(family, crops, marks)
     scores = np.concatenate([model(fakes[i : i + 64]) for i in range(0, len(fakes), 64)] or [np.zeros(0)])
@@ -391,15 +401,16 @@ def lofo_family_report(
 def lofo_summary(report: dict) -> list[str]:
     """The leave-one-family-out table, a line per held-out family, worst AUC first."""
     rows = sorted(report["per_family"].items(), key=lambda kv: np.nan_to_num(kv[1]["roc_auc"], nan=2.0))
+    fw, mw = max([6, *(len(f) for f, _ in rows)]), max([5, *(len(r["model"]) for _, r in rows)])
     lines = [
-        f"{'family':16s} {'model':28s} {'fakes':>6s} {'reals':>6s} {'AUC':>6s} {'95% CI':>13s} "
+        f"{'family':{fw}s} {'model':{mw}s} {'fakes':>6s} {'reals':>6s} {'AUC':>6s} {'95% CI':>13s} "
         f"{'caught':>7s} {'FP':>6s}  FP per real source"
     ]
     for family, r in rows:
         low, high = r["roc_auc_95ci"]
         fp = " ".join(f"{k} {v:.1%}" for k, v in r["false_positive_rate_per_real_source"].items())
         lines.append(
-            f"{family:16s} {r['model']:28s} {r['counts']['fakes']:6d} {r['counts']['reals']:6d} "
+            f"{family:{fw}s} {r['model']:{mw}s} {r['counts']['fakes']:6d} {r['counts']['reals']:6d} "
             f"{r['roc_auc']:6.3f} {f'{low:.3f}-{high:.3f}':>13s} {r['detection_rate']:7.1%} "
             f"{r['false_positive_rate_real']:6.1%}  {fp}"
         )
@@ -579,15 +590,15 @@ def evaluate_lofo(args: argparse.Namespace) -> None:
     """Every held-out family scored by the model that never saw it (lofo_models), against the
     real faces scored by that model: files (real faces, real fakes) through the serving
     pipeline (score_locally); a synthetic family's fakes, which are crops, made from the served
-    crops of the val real faces and scored by the model file directly (score_synthetic)."""
+    crops of the val real faces and scored by the model file directly (score_synthetic).
+    --limit: at most that many real faces, and fakes per family, evenly spaced (spread)."""
     from facecheck.models import DEEPFAKE_FILE, FaceModel
     from training.families import SYNTHETIC_FAMILIES
 
     if args.task != "deepfake":
         raise SystemExit("--lofo is for deepfake (its families are ways fakes are made)")
     val, reals, fakes = lofo_samples()
-    if args.limit:
-        reals, fakes = reals[: args.limit], {f: s[: args.limit] for f, s in fakes.items()}
+    reals, fakes = spread(reals, args.limit), {f: spread(s, args.limit) for f, s in fakes.items()}
     per_family: dict[str, dict] = {}
     rows: list[tuple] = []  # per image: model, family, path, source, kind, score
     for models_dir, held in lofo_models(args.lofo).items():

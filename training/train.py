@@ -140,6 +140,7 @@ LIVENESS_CALIBRATION_SOURCES = ("nuaa",)
 # self-blended image made from a real face (face swaps are the hard, common case)
 # (a real fake's share is its kind's; a synthetic family's its name in training.families)
 DEEPFAKE_MIX = {"real": 0.3, "other_camera": 0.2, "faceswap": 0.2, "gan": 0.1, "self_blend": 0.2}
+FAKE_KINDS = ("faceswap", "gan")  # the kinds of real fakes drawn (each its DEEPFAKE_MIX share)
 # "other_camera": unmanipulated faces of the liveness set's train split (webcam frames and
 # crops, live or printed / replayed: none is AI-made), so that a camera's softness, noise or
 # colour is not taken for a fake. These liveness sources stay out of it: the deepfake
@@ -274,6 +275,14 @@ def training_mix(empty: set[str]) -> dict[str, float]:
     return {what: share / total for what, share in mix.items()}
 
 
+def trained_families() -> set[str]:
+    """The families whose fakes a deepfake run that holds none out draws: those of its train
+    split's real fakes of FAKE_KINDS, and the synthetic families with a DEEPFAKE_MIX share."""
+    pool = split_samples("deepfake", "train", np.random.default_rng(seed))
+    synthetic = {name for name in families.SYNTHETIC_FAMILIES if DEEPFAKE_MIX.get(name)}
+    return families.real_families([s for s in pool if s.kind in FAKE_KINDS]) | synthetic
+
+
 class DeepfakeBatches:
     """Real faces (DFDC, FFHQ and other cameras'), real fakes per kind and self-blended images,
     in DEEPFAKE_MIX shares."""
@@ -287,9 +296,9 @@ class DeepfakeBatches:
         def kept(s: Sample, kind: str) -> bool:
             return s.kind == kind and not is_held_out(s)
 
-        self.fakes = {kind: _pool(fc, spec, lambda s, k=kind: kept(s, k)) for kind in ("faceswap", "gan")}
+        self.fakes = {kind: _pool(fc, spec, lambda s, k=kind: kept(s, k)) for kind in FAKE_KINDS}
         self.fakes = {k: p for k, p in self.fakes.items() if len(p.crops)}
-        self.mix = training_mix({k for k in ("faceswap", "gan") if k not in self.fakes})
+        self.mix = training_mix({k for k in FAKE_KINDS if k not in self.fakes})
         if held_out_families():
             shares = ", ".join(f"{k} {v:.3f}" for k, v in self.mix.items())
             print(f"holding out {hold_out_family}: {len(fc.samples)} train faces, mix {shares}", flush=True)
