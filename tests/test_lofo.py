@@ -229,6 +229,22 @@ def test_lofo_report_scores_each_family_with_the_model_that_never_saw_it(tmp_pat
     with open(tmp_path / "deepfake-lofo-tiny-scores.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 3 * len(reals) + len(dfdc_val) + 2 + len(val_reals) + 3  # stylegan: 2 val fakes
+    # a family held out by two models would be scored twice: refused
+    brightness_model(lofo / "family-dfdc+inswapper" / DEEPFAKE_FILE, "deepfake", crop)
+    command = [
+        sys.executable,
+        "-m",
+        "training.evaluate",
+        "deepfake",
+        "--lofo",
+        str(lofo),
+        "--out",
+        str(tmp_path),
+    ]
+    refused = subprocess.run(
+        command, cwd=PROJECT_ROOT, env={**os.environ, **env}, capture_output=True, text=True
+    )
+    assert refused.returncode != 0 and "dfdc, inswapper held out by more than one model" in refused.stderr
 
 
 def test_lofo_command_trains_a_model_per_family_then_reports(tmp_path: Path) -> None:

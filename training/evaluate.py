@@ -601,7 +601,11 @@ def evaluate_lofo(args: argparse.Namespace) -> None:
     reals, fakes = spread(reals, args.limit), {f: spread(s, args.limit) for f, s in fakes.items()}
     per_family: dict[str, dict] = {}
     rows: list[tuple] = []  # per image: model, family, path, source, kind, score
-    for models_dir, held in lofo_models(args.lofo).items():
+    models = lofo_models(args.lofo)
+    twice = sorted({f for held in models.values() for f in held if sum(f in h for h in models.values()) > 1})
+    if twice:
+        raise SystemExit(f"{', '.join(twice)} held out by more than one model in {args.lofo}")
+    for models_dir, held in models.items():
         model_file = models_dir / DEEPFAKE_FILE
         threshold = args.threshold if args.threshold is not None else FaceModel(model_file).threshold
         real_raw, note = score_locally("deepfake", [s.path for s in reals], models_dir)
@@ -612,7 +616,6 @@ def evaluate_lofo(args: argparse.Namespace) -> None:
         judged_reals = [s for s, x in zip(reals, real_raw, strict=True) if x is not None]
         real_scores = np.array([x for x in real_raw if x is not None], np.float64)
         for family in held:
-            extra: dict = {}
             if family in SYNTHETIC_FAMILIES:
                 scores, made_from, gap = score_synthetic(family, model_file, val, args.limit)
                 groups = [s.group for s in made_from]
