@@ -19,7 +19,7 @@ from facecheck.preprocess import CropSpec
 from facecheck.settings import PROJECT_ROOT
 from tests.fixture_models import brightness_model
 from training import families, train
-from training.data import DATA_ROOT, Sample, family_of, read_manifest
+from training.data import DATA_ROOT, Sample, face_crops, family_of, read_manifest
 from training.evaluate import roc_auc, score_locally
 
 pytestmark = pytest.mark.skipif(
@@ -129,13 +129,17 @@ def test_lofo_folds_are_the_trained_families_and_one_for_the_rest() -> None:
     assert default_folds({"dfdc"}, {"dfdc"}) == ["dfdc"]
 
 
-def test_synthetic_fakes_are_the_same_each_time() -> None:
-    rng = np.random.default_rng(0)
-    crops = rng.integers(0, 256, (3, 64, 64, 3), np.uint8)
-    marks = np.tile(np.array([[22, 26], [42, 26], [32, 36], [24, 46], [40, 46]], np.float32), (3, 1, 1))
-    a = families.synthetic_fakes("self_blend", crops, marks)
-    np.testing.assert_array_equal(a, families.synthetic_fakes("self_blend", crops, marks))
-    assert not np.array_equal(a, crops) and a.shape == crops.shape
+def test_every_synthetic_family_makes_the_same_fakes_each_time() -> None:
+    """training.fakes' families are registered (decoder_traces once its autoencoder exists),
+    each made through its uniform call, a donor drawn for those that take one."""
+    assert {"self_blend", "low_res_swap", "part_splice", "retouch"} <= set(families.SYNTHETIC_FAMILIES)
+    reals = pick(read_manifest(DATA_ROOT / "deepfake"), "val", "real", 3)
+    fc = face_crops(reals, (CropSpec(scale=1.3, size=224),))
+    crops, marks = fc.crops[CropSpec(scale=1.3, size=224)], fc.landmarks[CropSpec(scale=1.3, size=224)]
+    for name in families.SYNTHETIC_FAMILIES:
+        made = families.synthetic_fakes(name, crops, marks)
+        np.testing.assert_array_equal(made, families.synthetic_fakes(name, crops, marks))
+        assert made.shape == crops.shape and not np.array_equal(made, crops), name
 
 
 def tiny_sets(root: Path) -> tuple[Path, Path]:
@@ -179,14 +183,14 @@ def test_lofo_report_scores_each_family_with_the_model_that_never_saw_it(tmp_pat
     data, fetched = tiny_sets(tmp_path)
     crop = CropSpec(scale=1.3, size=224)
     lofo = tmp_path / "lofo" / "tiny"
-    thresholds = {"dfdc": 0.3, "stylegan+self_blend": 0.4, "inswapper": 0.5}
+    thresholds = {"dfdc": 0.3, "stylegan+self_blend": 0.4, "inswapper": 0.5, "part_splice+retouch": 0.6}
     for name, threshold in thresholds.items():
         brightness_model(lofo / f"family-{name}" / DEEPFAKE_FILE, "deepfake", crop, threshold)
     env = {"FACECHECK_DATA": str(data), "FACECHECK_SOURCES": str(fetched)}
     out = run_with(env, "training.evaluate", "deepfake", "--lofo", str(lofo), "--out", str(tmp_path))
     report = json.loads((tmp_path / "deepfake-lofo-tiny.json").read_text())
     per_family = report["per_family"]
-    assert set(per_family) == {"dfdc", "stylegan", "self_blend", "inswapper"}
+    assert set(per_family) == {"dfdc", "stylegan", "self_blend", "inswapper", "part_splice", "retouch"}
     assert per_family["stylegan"]["model"] == "family-stylegan+self_blend"
     assert per_family["self_blend"]["model_held_out"] == ["stylegan", "self_blend"]
     # the real faces: the shared val reals and the fetched ones that training does not draw
@@ -215,9 +219,10 @@ def test_lofo_report_scores_each_family_with_the_model_that_never_saw_it(tmp_pat
         }
     # self-blends are made from the val real faces' crops and scored as crops, which are the
     # served ones: the model scores an unaltered crop as the service scores its file
-    blend = per_family["self_blend"]
-    assert blend["synthetic"] and blend["counts"]["fakes"] == len(val_reals)
-    assert blend["crop_vs_served_max_abs"] < 1e-5
+    for family in ("self_blend", "part_splice", "retouch"):
+        made = per_family[family]
+        assert made["synthetic"] and made["counts"]["fakes"] == len(val_reals)
+        assert made["crop_vs_served_max_abs"] < 1e-5
     for entry in per_family.values():
         low, high = entry["roc_auc_95ci"]
         assert low <= entry["roc_auc"] <= high
@@ -228,7 +233,7 @@ def test_lofo_report_scores_each_family_with_the_model_that_never_saw_it(tmp_pat
     assert lines[header + 1].split()[0] == worst  # the table lists the worst first
     with open(tmp_path / "deepfake-lofo-tiny-scores.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 3 * len(reals) + len(dfdc_val) + 2 + len(val_reals) + 3  # stylegan: 2 val fakes
+    assert len(rows) == 4 * len(reals) + len(dfdc_val) + 2 + 3 * len(val_reals) + 3  # stylegan: 2 val fakes
     # a family held out by two models would be scored twice: refused
     brightness_model(lofo / "family-dfdc+inswapper" / DEEPFAKE_FILE, "deepfake", crop)
     command = [

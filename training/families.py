@@ -2,27 +2,25 @@
 
 A real fake's family is read from its manifest (training.data.family_of: the `family` column,
 else its kind's KIND_FAMILIES name). A synthetic family is made on the fly from a real face
-crop, and SYNTHETIC_FAMILIES below is the one place that names them: a family's key there is
-also its share's key in training.train's DEEPFAKE_MIX. A maker takes (crop, landmarks, rng,
-donor) and returns (fake crop, region it changed, H x W float32 0-1); `donor()` draws another
-real face (crop, landmarks) for the families that need one (a part spliced from another
-person); the others never call it, so it draws nothing from rng.
-
-training.fakes' families join with one entry in SYNTHETIC_FAMILIES:
-
-    **{name: functools.partial(from_fakes, name) for name in fakes.FAMILIES},
-
-with `from_fakes(name, img, landmarks, rng, donor)` calling
-`fakes.make_fake(name, img, landmarks, rng, *donor())` (and their shares in DEEPFAKE_MIX)."""
+crop, and SYNTHETIC_FAMILIES below is the one place that names them: every family of
+training.fakes (decoder_traces once `python -m training.autoencoder` has written its
+autoencoder). A family's key there is also its share's key in training.train's DEEPFAKE_MIX:
+training draws only those with a share (self_blend today); the others are held-out families
+by construction. A maker takes (crop, landmarks, rng, donor) and returns (fake crop, region it
+changed, H x W float32 0-1); `donor()` draws another real face (crop, landmarks), and only the
+families that take one (fakes.NEEDS) call it, so the others draw nothing more from rng."""
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Callable
 
 import numpy as np
 
-from training import augment
+from training import fakes
+from training.autoencoder import DEFAULT_OUT as AUTOENCODER
+from training.autoencoder import load_reconstruct
 
 Donor = Callable[[], tuple[np.ndarray, np.ndarray]]
 SyntheticFamily = Callable[
@@ -30,11 +28,28 @@ SyntheticFamily = Callable[
 ]
 
 
-def _self_blend(img: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, donor: Donor):
-    return augment.self_blend(img, landmarks, rng)
+@functools.cache
+def _reconstruct():
+    return load_reconstruct(AUTOENCODER)
 
 
-SYNTHETIC_FAMILIES: dict[str, SyntheticFamily] = {"self_blend": _self_blend}
+def _from_fakes(name: str, img: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, donor: Donor):
+    """training.fakes' family `name` (fakes.make_fake), given what fakes.NEEDS says it takes."""
+    needs, given = fakes.NEEDS.get(name, ()), {}
+    if "donor" in needs:
+        given["donor"], given["donor_landmarks"] = donor()
+    if "reconstruct" in needs:
+        given["reconstruct"] = _reconstruct()
+    return fakes.make_fake(name, img, landmarks, rng, **given)
+
+
+def _can_make(name: str) -> bool:
+    return "reconstruct" not in fakes.NEEDS.get(name, ()) or AUTOENCODER.exists()
+
+
+SYNTHETIC_FAMILIES: dict[str, SyntheticFamily] = {
+    name: functools.partial(_from_fakes, name) for name in fakes.FAMILIES if _can_make(name)
+}
 FOLD_JOIN = "+"  # a model folder family-a+b/ holds out families a and b (training.lofo)
 
 

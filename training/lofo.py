@@ -6,8 +6,8 @@ each trained without that family's fakes, then each family scored by the model t
 Models go to .cache/lofo/NAME/family-<name>/ (one that exists is not trained again: a stopped
 run continues); --families lists the models, comma-separated, each holding out one family, or
 several joined by "+" (a fold). Default (default_folds): a model per family that training
-draws fakes of (train.trained_families), and one more for all the others (fetched sources
-that no run trains on): a run holding them out is the same run. The report is
+draws fakes of (train.trained_families), and one more for all the others (fetched sources and
+synthetic families that no run draws): a run holding them out is the same run. The report is
 `training.evaluate deepfake --lofo`'s, written to reports/deepfake-lofo-NAME.{json,-scores.csv}.
 A recipe is judged by its worst held-out family's AUC.
 
@@ -20,8 +20,9 @@ CPU s; 6 blocks frozen: 4.3 s, all 16: 2.3 CPU s, the frozen blocks' forward pas
 A model: 600 steps (26 min), two val passes, export and calibration: about 30 min; the first
 model of a machine also cuts the 224 px crops once (about 14,500 images, a few minutes). The
 report: 8 ms a served file and 12 ms a synthetic crop with a Lite0 file, about a minute a
-model. A LOFO of the 3 families of today: about 1.5 h (2 h with the default's fourth model, for
-the fetched families that no run trains on); of about 8 families, one model each: about 4 h.
+model. A LOFO of the 3 families that training draws today: about 1.5 h; the default adds a
+fourth model, for the families no run draws (the fetched sources; training.fakes' families
+without a DEEPFAKE_MIX share): about 2 h; of about 8 families, one model each: about 4 h.
 Whether the proxy ranks recipes as full runs do (the issue asks for two comparisons) is not
 measured yet.
 """
