@@ -43,7 +43,7 @@ from training.data import (
 from training.evaluate import bona_fide_threshold, calibrate, roc_auc, score_locally
 from training.export import add_mirror_averaging, export_onnx, load_onnx_weights, set_metadata
 from training.minifasnet import MINIFASNET_FILE, fuse
-from training.model import LITE_INPUT_SIZE, deepfake_model, liveness_model
+from training.model import LITE_INPUT_SIZE, FaceClassifier, deepfake_model, liveness_model
 
 # ---- configuration --------------------------------------------------------------------
 task = "liveness"  # first positional argument: liveness | deepfake
@@ -110,6 +110,15 @@ loso_report = ""
 # their real fakes leave the pools and a synthetic family's DEEPFAKE_MIX share goes to the
 # others (training_mix); real faces stay. A leave-one-family-out model (training.lofo)
 hold_out_family = ""
+# deepfake: the synthetic families drawn (training.families; comma-separated) and their share
+# of the draws, split evenly; the other DEEPFAKE_MIX shares make up the rest in proportion
+# (the defaults are DEEPFAKE_MIX as it is)
+synthetic_families = "self_blend"
+synthetic_share = 0.2
+# deepfake: >0 is training.lofo's head-only proxy: from --init, draw this many examples (this
+# run's mix, capture augmentation), run the frozen network over them once and fit only its last
+# linear layer (L2-regularised logistic regression, HEAD_L2); no steps are taken
+head_only = 0
 # an exported .onnx file of this task to start from instead of ImageNet (its batch norm
 # statistics are folded away, so every batch norm stays as loaded: export.load_onnx_weights)
 init = ""
@@ -147,6 +156,7 @@ FAKE_KINDS = ("faceswap", "gan")  # the kinds of real fakes drawn (each its DEEP
 # model's test on cameras it never saw (models/deepfake.md)
 DEEPFAKE_HELD_OUT_CAMERAS = ("pyis_krzysiek", "pyis_lestari")
 DEEPFAKE_TARGET_FPR = 0.03  # threshold: 3 % of val real faces flagged
+HEAD_L2 = 1e-3  # head_only: weight of the squared weights beside the mean cross-entropy
 # ----------------------------------------------------------------------------------------
 
 
@@ -262,6 +272,18 @@ def is_held_out(sample: Sample) -> bool:
     return family_of(sample) in held_out_families()
 
 
+def run_mix() -> dict[str, float]:
+    """DEEPFAKE_MIX with --synthetic_families sharing --synthetic_share evenly."""
+    drawn = families.names(synthetic_families)
+    if drawn == ["self_blend"] and synthetic_share == DEEPFAKE_MIX["self_blend"]:
+        return dict(DEEPFAKE_MIX)  # the same floats, so the same draws as ever
+    rest = {what: share for what, share in DEEPFAKE_MIX.items() if what not in families.SYNTHETIC_FAMILIES}
+    scale = (1 - synthetic_share) / sum(rest.values())
+    return {what: share * scale for what, share in rest.items()} | {
+        name: synthetic_share / len(drawn) for name in drawn
+    }
+
+
 def training_mix(empty: set[str]) -> dict[str, float]:
     """DEEPFAKE_MIX for this run: with --hold_out_family, a held-out synthetic family's share
     and that of each entry with nothing left to draw (`empty`: a kind whose fakes are all held
@@ -269,8 +291,8 @@ def training_mix(empty: set[str]) -> dict[str, float]:
     a --limit subset is self-blended instead)."""
     held = held_out_families()
     if not held:
-        return dict(DEEPFAKE_MIX)
-    mix = {what: 0.0 if what in held | empty else share for what, share in DEEPFAKE_MIX.items()}
+        return run_mix()
+    mix = {what: 0.0 if what in held | empty else share for what, share in run_mix().items()}
     total = sum(mix.values())
     return {what: share / total for what, share in mix.items()}
 
@@ -279,7 +301,7 @@ def trained_families() -> set[str]:
     """The families whose fakes a deepfake run that holds none out draws: those of its train
     split's real fakes of FAKE_KINDS, and the synthetic families with a DEEPFAKE_MIX share."""
     pool = split_samples("deepfake", "train", np.random.default_rng(seed))
-    synthetic = {name for name in families.SYNTHETIC_FAMILIES if DEEPFAKE_MIX.get(name)}
+    synthetic = {name for name in families.SYNTHETIC_FAMILIES if run_mix().get(name)}
     return families.real_families([s for s in pool if s.kind in FAKE_KINDS]) | synthetic
 
 
@@ -491,6 +513,13 @@ def plan() -> list[Stage]:
         families.parse(
             hold_out_family, families.real_families(deepfake_samples()) | set(families.SYNTHETIC_FAMILIES)
         )
+    if task != "deepfake" and (head_only or synthetic_families != "self_blend"):
+        raise SystemExit("head_only and synthetic_families are deepfake settings")
+    families.parse(synthetic_families, set(families.SYNTHETIC_FAMILIES))
+    if not 0.0 < synthetic_share < 1.0:
+        raise SystemExit("synthetic_share is a share of the draws: above 0, below 1")
+    if head_only and not init:
+        raise SystemExit("head_only fits the last layer of an exported file: give --init")
     if task != "deepfake" and backbone != "lite0":
         raise SystemExit("the liveness model is built on Lite0's first blocks")
     if backbone not in LITE_INPUT_SIZE:
@@ -508,6 +537,40 @@ def plan() -> list[Stage]:
         name += f"-finetune{finetune_steps}-pairs{finetune_pairs}"
         stages.append(Stage(name, seed + 1, steps + 1, steps + finetune_steps, finetune_lr, finetune_pairs))
     return stages
+
+
+def fit_head(model: FaceClassifier, batches: DeepfakeBatches, n: int) -> FaceClassifier:
+    """`model` from --init with its last linear layer refitted on `n` drawn examples, the
+    rest of the network frozen (the head-only proxy of training.lofo)."""
+    model.load_imagenet()
+    load_onnx_weights(model, Path(init))
+    model.eval()
+    examples = [batches.sample() for _ in range(n)]
+    labels = torch.tensor([e.label for e in examples])
+    pooled = model.head[:-2]  # up to the pooled, flattened features (dropout is off in eval)
+    with torch.no_grad():
+        features = torch.cat(
+            [
+                pooled(
+                    model.backbone(
+                        model.input(torch.from_numpy(np.stack([e.crop for e in examples[i : i + 64]])))
+                    )
+                )
+                for i in range(0, n, 64)
+            ]
+        )
+    linear = model.head[-1]
+    optimizer = torch.optim.LBFGS(linear.parameters(), max_iter=500, line_search_fn="strong_wolfe")
+
+    def loss() -> torch.Tensor:
+        optimizer.zero_grad()
+        value = F.binary_cross_entropy_with_logits(linear(features).squeeze(1), labels)
+        value = value + HEAD_L2 * linear.weight.pow(2).sum()
+        value.backward()
+        return value
+
+    optimizer.step(loss)
+    return model
 
 
 def run_stage(
@@ -590,6 +653,11 @@ def main() -> None:
     val_x, val_y = val_crops(dataset, crop, positive_label, rng)
     print(f"data ready in {time.time() - started:.0f}s; val {len(val_y)} crops", flush=True)
     weights, history = None, []
+    if head_only:
+        model = fit_head(build_model(), batches, head_only)
+        history = [{"step": 0, "val_auc": roc_auc(predict(model, val_x), val_y)}]
+        print(f"head fitted on {head_only} examples; val AUC {history[0]['val_auc']:.4f}", flush=True)
+        stages = []
     for stage in stages:
         if stage.seed != seed:
             batches.rng = np.random.default_rng(stage.seed)
@@ -609,7 +677,7 @@ def main() -> None:
     threshold = calibrate_threshold(onnx_path, val_x, val_y)
     summary = {
         "task": task,
-        "steps": stages[-1].last,
+        "steps": stages[-1].last if stages else 0,
         "stages": [
             {"steps": st.last - st.first + 1, "lr": st.lr, "pairs": st.pairs, "seed": st.seed}
             for st in stages
@@ -628,6 +696,9 @@ def main() -> None:
         "sources": sources and task == "liveness",
         "hold_out_fold": hold_out_fold,
         "hold_out_family": sorted(held_out_families()),
+        "synthetic_families": synthetic_families,
+        "synthetic_share": synthetic_share,
+        "head_only": head_only,
         "extra_bona_fide": extra_bona_fide,
         "loso_report": loso_report,
         "minifasnet_weight": minifasnet_weight,
