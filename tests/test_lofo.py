@@ -274,3 +274,41 @@ def test_lofo_command_trains_a_model_per_family_then_reports(tmp_path: Path) -> 
     assert report["worst_family"] in report["per_family"]
     again = run_with(env, *command, timeout=300)
     assert again.count("exists") == 2 and "trained in" not in again
+
+
+def test_synthetic_families_share_their_share_evenly(monkeypatch) -> None:
+    assert train.run_mix() == train.DEEPFAKE_MIX  # the defaults: the same floats as ever
+    monkeypatch.setattr(train, "synthetic_families", "self_blend,retouch")
+    monkeypatch.setattr(train, "synthetic_share", 0.4)
+    mix = train.run_mix()
+    assert mix["self_blend"] == mix["retouch"] == pytest.approx(0.2)
+    assert sum(mix.values()) == pytest.approx(1.0)
+    assert mix["real"] / mix["gan"] == pytest.approx(train.DEEPFAKE_MIX["real"] / train.DEEPFAKE_MIX["gan"])
+    monkeypatch.setattr(train, "hold_out_family", "retouch")
+    held = train.training_mix(set())
+    assert held["retouch"] == 0.0 and sum(held.values()) == pytest.approx(1.0)
+
+
+def test_head_only_refits_the_last_layer_of_the_init_file(tmp_path: Path) -> None:
+    """--head_only: the shipped file's network, its last linear layer fitted on drawn examples
+    of this run's mix; every other weight as loaded."""
+    init = PROJECT_ROOT / "models" / DEEPFAKE_FILE
+    command = ["training.train", "deepfake", f"--init={init}", "--head_only=32", "--limit=48"]
+    command += ["--synthetic_families=self_blend,retouch", "--synthetic_share=0.4", f"--out={tmp_path}"]
+    env = {**os.environ, "BENTOML_DO_NOT_TRACK": "True"}
+    result = subprocess.run(
+        [sys.executable, "-m", *command], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["head_only"] == 32 and summary["stages"] == [] and len(summary["history"]) == 1
+    import onnx
+    from onnx import numpy_helper
+
+    def weights(path: Path) -> dict[str, np.ndarray]:
+        return {t.name: numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer}
+
+    before, after = weights(init), weights(tmp_path / DEEPFAKE_FILE)
+    changed = [n for n in before if n in after and not np.array_equal(before[n], after[n])]
+    assert 1 <= len(changed) <= 2  # the last layer's weight and bias
+    assert all(before[n].size <= 1280 for n in changed)
