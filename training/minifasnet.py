@@ -31,9 +31,12 @@ import onnx
 import torch
 from onnx import TensorProto, helper
 
+from facecheck.models import FaceModel
 from facecheck.preprocess import CropSpec, FitCrop
 from facecheck.settings import PROJECT_ROOT
 from training.data import MIRROR_ROOT
+from training.export import set_metadata
+from training.sources import git_dir
 
 REPOSITORY = "minivision-ai/Silent-Face-Anti-Spoofing"
 COMMIT = "b6d5f04ad78778917853b25c778acef6d5626d15"
@@ -91,8 +94,6 @@ def load_pair(snapshot: Path) -> MiniFASNetPair:
 
 
 def export(snapshot: Path, out: Path) -> None:
-    from training.export import set_metadata
-
     pair = load_pair(snapshot)
     example = torch.zeros((2, MINIFASNET_CROP.canvas, MINIFASNET_CROP.canvas, 3), dtype=torch.uint8)
     torch.onnx.export(
@@ -108,8 +109,6 @@ def export(snapshot: Path, out: Path) -> None:
     )
     meta = {"facecheck_model": "minifasnet", "threshold": "0.5", "source": f"{REPOSITORY}@{COMMIT}"}
     set_metadata(out, meta | {"licence": LICENCE} | MINIFASNET_CROP.to_metadata())
-    from facecheck.models import FaceModel
-
     crops = np.random.default_rng(0).integers(0, 256, (4, *example.shape[1:]), dtype=np.uint8)
     with torch.no_grad():
         expected = pair(torch.from_numpy(crops)).numpy()
@@ -198,8 +197,6 @@ def fuse(liveness: Path, minifasnet: Path, out: Path, weight: float) -> None:
 
 def snapshot_files(mirror: Path) -> Path:
     """The repository's files at COMMIT, from its fetched snapshot, in a temporary folder."""
-    from training.sources import git_dir
-
     gd = git_dir(mirror, REPOSITORY)
     if not gd.exists():
         raise SystemExit(f"{REPOSITORY} is not fetched under {mirror} (fetch github:{REPOSITORY})")
