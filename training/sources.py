@@ -170,7 +170,8 @@ LIVENESS_REPOSITORIES = (
 # swaps whose Poisson blends left cyan blotches: a colour, not a swap, would be learnt),
 # SeegmaEpsilon/experiment-real-or-ai-face (20 more faces of realorfake's kind). Not fetched:
 # KAdenrele/face_swapping, loki-143/hermes and akumoli-debug/dream-perturbation carry the code
-# of the reserved MaxMassi/Face-Swapper, so their swaps may be copies of its data.
+# of a face-swap repository on the reserved list (../shared/docs/reserved-sources.md), so their
+# swaps may be copies of its data.
 DEEPFAKE_REPOSITORIES = (
     # 1024x1024 portraits; the README says the fakes come from thispersondoesnotexist.com
     # (StyleGAN2) and the reals from FFHQ (a copy: the reals add no new real source)
