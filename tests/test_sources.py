@@ -118,6 +118,22 @@ def test_yolo_classes_label_where_there_are_no_folders(tmp_path: Path, monkeypat
     assert {r["licence"] for r in rows} == {sources.NO_LICENCE}
 
 
+def test_a_test_source_is_held_out_and_never_trained_on(tmp_path: Path, monkeypatch) -> None:
+    from training import train
+
+    make_repository(tmp_path / "mirror", {"Dataset/Real/1.jpg": scene(1), "Dataset/Fake/2.jpg": scene(2)})
+    repo = Repository("owner/name", "new_camera", sources.NEW_CAMERAS_FOLD, split="test")
+    rows = build(tmp_path, repo, monkeypatch)
+    assert {(r["split"], r["fold"]) for r in rows} == {("test", str(sources.NEW_CAMERAS_FOLD))}
+    samples = read_manifest(tmp_path / "out")
+    assert {(s.split, s.fold) for s in samples} == {("test", sources.NEW_CAMERAS_FOLD)}
+    # the training pools draw the train split only: a test source is scored, never learnt
+    monkeypatch.setattr(train, "liveness_samples", lambda with_sources=True: samples)
+    rng = np.random.default_rng(0)
+    assert train.split_samples("liveness", "train", rng) == []
+    assert len(train.split_samples("liveness", "test", rng)) == 2
+
+
 def test_a_missing_snapshot_says_how_to_fetch_it(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setitem(sources.REPOSITORIES, "liveness", (Repository("someone/absent", "absent", 1),))
     with pytest.raises(SystemExit, match="fetch github:someone/absent"):
@@ -128,7 +144,9 @@ def test_a_missing_snapshot_says_how_to_fetch_it(tmp_path: Path, monkeypatch) ->
 def test_leave_one_source_out_scores_each_source_with_its_fold_model(tmp_path: Path) -> None:
     """Two sources in two folds, each fold's model a copy of the shipped file with its own
     threshold: every image is scored as the fold model scores it, the threshold is the
-    pooled bona fide 5 % point, and the report names each source's fold."""
+    pooled bona fide 5 % point, and the report names each source's fold. A third source of
+    new cameras (split "test") is scored by its own fold's model and reported apart: it takes
+    no part in the threshold or the pooled figures."""
     nuaa = [s for s in read_manifest(DATA_ROOT / "liveness") if s.source == "nuaa" and s.split == "val"]
     picked = [s for s in nuaa if s.kind == "live"][::15][:4] + [s for s in nuaa if s.kind == "print"][::15][
         :4
@@ -141,9 +159,13 @@ def test_leave_one_source_out_scores_each_source_with_its_fold_model(tmp_path: P
             shutil.copy(s.path, root / s.path.name)
             source = "nuaa" if root is data else "webcam"
             lines.append(f"{s.path.name},{s.label},{s.kind},{s.group},{source},val{columns}")
+        if root is fetched:  # the same frames again, as a camera no model trains on
+            for s in picked[::2]:
+                shutil.copy(s.path, root / f"new_{s.path.name}")
+                lines.append(f"new_{s.path.name},{s.label},{s.kind},{s.group},newcam,test,7")
         (root / "manifest.csv").write_text("\n".join(lines) + "\n")
     loso = tmp_path / "loso"
-    for fold in (1, 2):
+    for fold in (1, 2, 7):
         (loso / f"fold{fold}").mkdir(parents=True)
         shutil.copy(PROJECT_ROOT / "models" / LIVENESS_FILE, loso / f"fold{fold}" / LIVENESS_FILE)
     env = {
@@ -161,7 +183,7 @@ def test_leave_one_source_out_scores_each_source_with_its_fold_model(tmp_path: P
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "liveness-loso-loso.json").read_text())
-    assert {k: v["fold"] for k, v in report["per_source"].items()} == {"nuaa": 1, "webcam": 2}
+    assert {k: v["fold"] for k, v in report["per_source"].items()} == {"nuaa": 1, "webcam": 2, "newcam": 7}
     expected = score_locally("liveness", [fetched / s.path.name for s in picked[1::2]], loso / "fold2")[0]
     expected += score_locally("liveness", [data / s.path.name for s in picked[::2]], loso / "fold1")[0]
     live = [
@@ -173,9 +195,13 @@ def test_leave_one_source_out_scores_each_source_with_its_fold_model(tmp_path: P
         bona_fide_threshold(np.array(live), 0.05, bona_fide_high=True)
     )
     assert sum(report["counts"].values()) == sum(sc is not None for sc in expected)
-    assert "webcam" in result.stdout and "worst source" in result.stdout
+    new_cameras = report["new_cameras"]
+    assert new_cameras["sources"] == ["newcam"]
+    assert new_cameras["counts"] == report["per_source"]["newcam"]["counts"]
+    assert new_cameras["bpcer"] == report["per_source"]["newcam"]["bpcer"]
+    assert "webcam" in result.stdout and "worst source" in result.stdout and "new cameras" in result.stdout
     with open(tmp_path / "liveness-loso-loso-scores.csv", newline="") as f:
-        assert len(list(csv.DictReader(f))) == len(picked)
+        assert len(list(csv.DictReader(f))) == len(picked) + len(picked[::2])
 
 
 def test_print_runs_name_the_attack_frames_that_show_paper(tmp_path: Path, monkeypatch) -> None:

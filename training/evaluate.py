@@ -307,6 +307,12 @@ def loso_summary(report: dict) -> list[str]:
             f"{source:14s} {n_live:5d} {sum(r['counts'].values()) - n_live:8d} {r['bpcer']:7.1%} "
             f"{apcer:>22s} {r['roc_auc']:6.3f}"
         )
+    if new := report.get("new_cameras"):
+        apcer = ", ".join(f"{k} {v:.1%}" for k, v in new["apcer"].items())
+        lines.append(
+            f"new cameras ({', '.join(new['sources'])}; not in the threshold or the pooled figures): "
+            f"BPCER {new['bpcer']:.1%}, APCER {apcer}, AUC {new['roc_auc']:.3f}"
+        )
     return lines
 
 
@@ -551,21 +557,33 @@ def evaluate_loso(args: argparse.Namespace) -> None:
     scores = np.array([raw[i] for i in judged], np.float64)
     kinds = [samples[i].kind for i in judged]
     groups = [samples[i].source for i in judged]
+    # the new cameras (split "test", training.sources.NEW_CAMERAS_FOLD) take no part in the
+    # threshold, the pooled figures or the worst source that recipes are chosen by
+    tested = np.array([samples[i].split == "test" for i in judged], bool)
+    chosen_by = ~tested
     bona = np.isin(kinds, list(BONA_FIDE_KINDS))
     threshold = (
         args.threshold
         if args.threshold is not None
-        else bona_fide_threshold(scores[bona], args.bpcer, bona_fide_high=True)
+        else bona_fide_threshold(scores[bona & chosen_by], args.bpcer, bona_fide_high=True)
     )
-    report = liveness_report(scores, kinds, threshold, groups)
+    pick = np.flatnonzero(chosen_by)
+    report = liveness_report(scores[pick], [kinds[i] for i in pick], threshold, [groups[i] for i in pick])
     report |= {"loso": str(args.loso), "threshold_rule": f"pooled held-out bona fide at BPCER {args.bpcer}"}
     report["not_judged"] = len(raw) - len(judged)
     report["per_source"] = per_source_reports(liveness_report, scores, kinds, groups, threshold)
     for i in judged:
         report["per_source"][samples[i].source]["fold"] = samples[i].fold
+    chosen = {groups[i] for i in pick}
     # a source of one class (live frames only) has no AUC
-    report["worst_source_bpcer"] = float(np.nanmax([r["bpcer"] for r in report["per_source"].values()]))
-    report["worst_source_auc"] = float(np.nanmin([r["roc_auc"] for r in report["per_source"].values()]))
+    per_source = [r for source, r in report["per_source"].items() if source in chosen]
+    report["worst_source_bpcer"] = float(np.nanmax([r["bpcer"] for r in per_source]))
+    report["worst_source_auc"] = float(np.nanmin([r["roc_auc"] for r in per_source]))
+    if tested.any():
+        new = np.flatnonzero(tested)
+        report["new_cameras"] = liveness_report(
+            scores[new], [kinds[i] for i in new], threshold, [groups[i] for i in new]
+        ) | {"sources": sorted({groups[i] for i in new})}
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"liveness-loso-{args.loso.name}"
     Path(f"{stem}.json").write_text(json.dumps(report, indent=2))

@@ -8,7 +8,11 @@ again: a stopped run continues); the report is `training.evaluate liveness --los
 written to reports/liveness-loso-NAME.json. The recipe is judged by its worst source.
 --ship then trains the same recipe on every fold into models/ (or --out) with the report's
 threshold: the --bpcer point of the pooled bona fide frames of every camera, each scored by
-the fold model that never saw its camera."""
+the fold model that never saw its camera.
+
+The sources of fold training.sources.NEW_CAMERAS_FOLD are never trained on (split "test"):
+its fold model is trained on every other fold, like the shipped one, and the report gives
+those cameras apart, outside the threshold and the pooled figures."""
 
 from __future__ import annotations
 

@@ -38,6 +38,7 @@ RECENT_FRAMES = 8  # a frame is compared with this many frames kept before it (s
 # at a confidence above the service's (0.6 finds faces in spices, dogs and sketches)
 MIN_FACE_PIXELS = 64
 FACES_ONLY_CONFIDENCE = 0.75
+NEW_CAMERAS_FOLD = 7  # training.data: the liveness sources that only test (Repository.split)
 MANIFEST_COLUMNS = (
     "path",
     "label",
@@ -67,6 +68,8 @@ class Repository:
     name: str  # owner/name on GitHub
     source: str  # short name in the manifest
     fold: int | None  # leave-one-source-out fold: whole repositories, never part of one (None: none)
+    # "test": no model trains on it, whatever fold it holds out (NEW_CAMERAS_FOLD)
+    split: str = "train"
     attack_kind: str = "replay"  # what its attack frames show (checked by eye)
     commit: str = "HEAD"  # the snapshot's commit read (a later one may have deleted the data)
     folders: tuple[str, ...] = ("Dataset/",)
@@ -159,6 +162,35 @@ LIVENESS_REPOSITORIES = (
     ),
     # live frames only, all in its collector's folder (class 1 throughout)
     Repository("Afzal91004/FaceGuard", "faceguard", 2, yolo_labels=True, exclude=()),
+    # New cameras that no model trains on (split "test", fold NEW_CAMERAS_FOLD): the shipped
+    # recipe, trained on every other fold, is scored on them as on a customer's camera. Found
+    # after the recipe was chosen; all replays (phones held to the camera), no prints.
+    # One man, a dark blue-tinted 640x480 webcam and a bright 1080p room; phone replays of him
+    Repository(
+        "Informally/FYP-Secure_Payment_System_with_Machine_Learning-Based_Facial_Recognition",
+        "informally",
+        NEW_CAMERAS_FOLD,
+        split="test",
+        commit="2905d458c73d971905aefef8b2c061a17e454766",
+        folders=("face_recognition/dataset/",),
+    ),
+    # its later commits deleted the frames; phones showing photos of other people, in a dark room
+    Repository(
+        "arnavco9573/Antispoofing",
+        "arnav",
+        NEW_CAMERAS_FOLD,
+        split="test",
+        commit="f69a6adc71ba919237572a734f65af46f76bac9f",
+        folders=("Datasets/",),
+    ),
+    # its later commits deleted the frames; a dim washed-out webcam, phone replays of two people
+    Repository(
+        "Chamindu77/Anti_Spoofing-Liveliness_Detector",
+        "chamindu",
+        NEW_CAMERAS_FOLD,
+        split="test",
+        commit="1fb9a330ef60d08814d7b870d3bffacc7b43f7a5",
+    ),
 )
 
 # Fake faces of families the deepfake model never saw (its developer set holds DFDC swaps and
@@ -420,7 +452,7 @@ def build(task: str, mirror: Path, out: Path) -> list[dict[str, str]]:
                     "kind": kind,
                     "group": repo.group_of(e.path),
                     "source": repo.source,
-                    "split": "train",
+                    "split": repo.split,
                     "fold": "" if repo.fold is None else str(repo.fold),
                     "repo": repo.name,
                     "commit": e.commit,
