@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -42,7 +43,7 @@ from training.data import (
 )
 from training.evaluate import bona_fide_threshold, calibrate, roc_auc, score_locally
 from training.export import add_mirror_averaging, export_onnx, load_onnx_weights, set_metadata
-from training.minifasnet import MINIFASNET_FILE, fuse
+from training.minifasnet import LOGIT_CLIP, MINIFASNET_CROP, MINIFASNET_FILE, fuse
 from training.model import LITE_INPUT_SIZE, FaceClassifier, deepfake_model, liveness_model
 
 # ---- configuration --------------------------------------------------------------------
@@ -125,6 +126,10 @@ init = ""
 # liveness: >0 ships the model inside one file with MiniFASNet (models/minifasnet.onnx, the
 # public Silent-Face weights), their logits mixed with this weight on ours (training.minifasnet)
 minifasnet_weight = 0.0
+# liveness: train our model through that mix, MiniFASNet's logit on each training frame held
+# fixed (0 where it never sees the sample: synthesised attacks, the deepfake set's pre-cut
+# faces), so that ours learns what MiniFASNet gets wrong rather than what it already gets right
+fusion_training = False
 # per-task values that replace the ones above (before command-line overrides)
 TASK_DEFAULTS = {
     "liveness": {"steps": 800, "reframes": 0.3, "cut_outs": 0.4, "minifasnet_weight": 0.1},
@@ -203,17 +208,29 @@ class Example(NamedTuple):
     crop: np.ndarray
     label: float
     mask: np.ndarray | None = None  # where it was manipulated (MASK_SIZE px, 0-1); None: unknown
+    offset: float = 0.0  # fusion_training: MiniFASNet's logit on the sample's frame
 
 
 @dataclass
 class Pool:
     crops: np.ndarray
     marks: np.ndarray | None = None
+    offsets: np.ndarray | None = None  # fusion_training: MiniFASNet's logit per crop
 
 
-def _pool(fc: FaceCrops, spec: CropSpec, keep) -> Pool:
+def _pool(fc: FaceCrops, spec: CropSpec, keep, offsets: np.ndarray | None = None) -> Pool:
     idx = [i for i, s in enumerate(fc.samples) if keep(s)]
-    return Pool(fc.crops[spec][idx], fc.landmarks[spec][idx])
+    return Pool(fc.crops[spec][idx], fc.landmarks[spec][idx], None if offsets is None else offsets[idx])
+
+
+def minifasnet_logits(fc: FaceCrops) -> np.ndarray:
+    """MiniFASNet's logit on each of `fc`'s frames, on its own crops of the same face."""
+    theirs = face_crops(fc.samples, (MINIFASNET_CROP,))
+    if [s.path for s in theirs.samples] != [s.path for s in fc.samples]:
+        raise RuntimeError("the detector found other faces for MiniFASNet's crops")
+    model = FaceModel(PROJECT_ROOT / "models" / MINIFASNET_FILE, threads, max_run=256)
+    live = np.clip(model(theirs.crops[MINIFASNET_CROP]), LOGIT_CLIP, 1 - LOGIT_CLIP)
+    return np.log(live / (1 - live)).astype(np.float32)
 
 
 # ---- liveness -----------------------------------------------------------------------------
@@ -229,35 +246,45 @@ class LivenessBatches:
         live_set = face_crops(split_samples("liveness", "train", rng), specs)
         extra = face_crops(split_samples("deepfake", "train", rng, lambda s: s.label == "real"), specs)
         trained = {s.source for s in live_set.samples if not hold_out_fold or s.fold != hold_out_fold}
-        self.live = _pool(live_set, LIVENESS_CROP, lambda s: s.source in trained and s.label == "live")
-        self.extra = _pool(extra, LIVENESS_CROP, lambda s: True)
-        self.attacks = _pool(live_set, LIVENESS_CROP, lambda s: s.source in trained and s.label == "attack")
+        offsets = minifasnet_logits(live_set) if fusion_training else np.zeros(len(live_set.samples))
+        self.live = _pool(
+            live_set, LIVENESS_CROP, lambda s: s.source in trained and s.label == "live", offsets
+        )
+        self.extra = _pool(extra, LIVENESS_CROP, lambda s: True, np.zeros(len(extra.samples)))
+        self.attacks = _pool(
+            live_set, LIVENESS_CROP, lambda s: s.source in trained and s.label == "attack", offsets
+        )
         print(f"liveness train: {len(self.live.crops)} live and {len(self.attacks.crops)} attack faces")
         self.min_context = Settings().liveness_min_context  # the default the service ships with
         self.rng = rng
 
-    def _bona_fide(self) -> np.ndarray:
+    def _bona_fide(self) -> tuple[np.ndarray, float]:
+        """A bona fide crop and MiniFASNet's logit on its frame."""
         pool = self.extra if self.rng.random() >= 1 - extra_bona_fide else self.live
-        return pool.crops[self.rng.integers(len(pool.crops))]
+        i = self.rng.integers(len(pool.crops))
+        assert pool.offsets is not None
+        return pool.crops[i], float(pool.offsets[i])
 
     def sample(self) -> Example:
         rng = self.rng
         r = rng.random()
         if r < 0.5:
-            crop, label = self._bona_fide(), 1.0
+            (crop, offset), label = self._bona_fide(), 1.0
         elif r < 0.7 and len(self.attacks.crops):
-            crop, label = self.attacks.crops[rng.integers(len(self.attacks.crops))], 0.0
-        else:
+            i = rng.integers(len(self.attacks.crops))
+            assert self.attacks.offsets is not None
+            crop, label, offset = self.attacks.crops[i], 0.0, float(self.attacks.offsets[i])
+        else:  # MiniFASNet never sees a synthesised attack: no offset
             kind = "print" if rng.random() < 0.5 else "replay"
-            crop, label = augment.synthetic_attack(self._bona_fide(), rng, kind), 0.0
+            crop, label, offset = augment.synthetic_attack(self._bona_fide()[0], rng, kind), 0.0, 0.0
         # each knob draws only when it is on, so that runs without it keep their random stream
         if cut_outs and label == 0.0 and rng.random() < cut_outs:
-            crop = augment.cut_out(crop, self._bona_fide(), rng, LIVENESS_BOX_SIDE)
+            crop, offset = augment.cut_out(crop, self._bona_fide()[0], rng, LIVENESS_BOX_SIDE), 0.0
         if rng.random() < close_ups:
             crop = augment.close_up(crop, rng)
         if reframes and rng.random() < reframes:
             crop = augment.reframe(crop, rng, LIVENESS_BOX_SIDE, self.min_context)
-        return Example(augment.capture(crop, rng), label)
+        return Example(augment.capture(crop, rng), label, offset=offset)
 
 
 # ---- deepfake -----------------------------------------------------------------------------
@@ -505,6 +532,8 @@ def plan() -> list[Stage]:
         raise SystemExit("minifasnet_weight is a liveness setting")
     if not 0.0 <= minifasnet_weight < 1.0:
         raise SystemExit("minifasnet_weight is the weight on our model's logit: 0 (alone) to below 1")
+    if fusion_training and not minifasnet_weight:
+        raise SystemExit("fusion_training trains through the mix: give minifasnet_weight")
     if task != "deepfake" and mask_weight:
         raise SystemExit("manipulation masks are deepfake only")
     if task != "deepfake" and hold_out_family:
@@ -531,6 +560,7 @@ def plan() -> list[Stage]:
     name += f"-holdout{hold_out_fold}" * bool(hold_out_fold)
     name += f"-without-{'+'.join(sorted(held_out_families()))}" * bool(hold_out_family)
     name += f"-extra{extra_bona_fide}" * (extra_bona_fide != 0.5)
+    name += f"-fusedtraining{minifasnet_weight}" * fusion_training
     name += f"-mask{mask_weight}" * bool(mask_weight) + f"-init-{Path(init).stem}" * bool(init)
     stages = [Stage(name, seed, 1, steps, lr, pairs)]
     if finetune_steps:
@@ -615,6 +645,10 @@ def run_stage(
             logits, mask_logits = model.forward_with_mask(x)
             loss = F.binary_cross_entropy_with_logits(logits, y)
             loss = loss + mask_weight * mask_loss(mask_logits, [s.mask for s in samples])
+        elif fusion_training:  # the loss of the shipped mix, MiniFASNet's part held fixed
+            offsets = torch.tensor([s.offset for s in samples])
+            mixed = minifasnet_weight * model(x) + (1 - minifasnet_weight) * offsets
+            loss = F.binary_cross_entropy_with_logits(mixed, y)
         else:
             loss = F.binary_cross_entropy_with_logits(model(x), y)
         optimizer.zero_grad(set_to_none=True)
@@ -673,6 +707,9 @@ def main() -> None:
     if mirror:
         add_mirror_averaging(onnx_path)
     if minifasnet_weight:
+        if hold_out_fold:  # a fold's model of ours alone, to try other weights on (training.loso)
+            (out_dir / "unfused").mkdir(exist_ok=True)
+            shutil.copy(onnx_path, out_dir / "unfused" / filename)
         fuse(onnx_path, PROJECT_ROOT / "models" / MINIFASNET_FILE, onnx_path, minifasnet_weight)
     threshold = calibrate_threshold(onnx_path, val_x, val_y)
     summary = {
@@ -702,6 +739,7 @@ def main() -> None:
         "extra_bona_fide": extra_bona_fide,
         "loso_report": loso_report,
         "minifasnet_weight": minifasnet_weight,
+        "fusion_training": fusion_training,
         "backbone": backbone,
         "frozen_blocks": frozen_blocks,
         "wall_seconds": round(time.time() - started),
