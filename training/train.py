@@ -86,6 +86,9 @@ view_dropout = 0.0
 # liveness (TASK_DEFAULTS): share of samples of every class cut closer around the face
 # (augment.reframe), down to the least context /liveness judges (Settings.liveness_min_context)
 reframes = 0.0
+# liveness: share of all draws that are attacks synthesised from a bona fide crop (print or
+# replay: augment.synthetic_attack); the rest of the attack half are real attack crops
+synthetic_attacks = 0.3
 # liveness (TASK_DEFAULTS): share of attack samples cut out and put over a bona fide crop
 # (augment.cut_out)
 cut_outs = 0.0
@@ -270,7 +273,7 @@ class LivenessBatches:
         r = rng.random()
         if r < 0.5:
             (crop, offset), label = self._bona_fide(), 1.0
-        elif r < 0.7 and len(self.attacks.crops):
+        elif r < 1 - synthetic_attacks and len(self.attacks.crops):
             i = rng.integers(len(self.attacks.crops))
             assert self.attacks.offsets is not None
             crop, label, offset = self.attacks.crops[i], 0.0, float(self.attacks.offsets[i])
@@ -561,6 +564,7 @@ def plan() -> list[Stage]:
     name += f"-without-{'+'.join(sorted(held_out_families()))}" * bool(hold_out_family)
     name += f"-extra{extra_bona_fide}" * (extra_bona_fide != 0.5)
     name += f"-fusedtraining{minifasnet_weight}" * fusion_training
+    name += f"-synthetic{synthetic_attacks}" * (synthetic_attacks != 0.3)
     name += f"-mask{mask_weight}" * bool(mask_weight) + f"-init-{Path(init).stem}" * bool(init)
     stages = [Stage(name, seed, 1, steps, lr, pairs)]
     if finetune_steps:
@@ -740,6 +744,7 @@ def main() -> None:
         "loso_report": loso_report,
         "minifasnet_weight": minifasnet_weight,
         "fusion_training": fusion_training,
+        "synthetic_attacks": synthetic_attacks,
         "backbone": backbone,
         "frozen_blocks": frozen_blocks,
         "wall_seconds": round(time.time() - started),
