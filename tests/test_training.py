@@ -290,3 +290,43 @@ def test_cut_out_evaluation_puts_each_face_over_another_persons_frame() -> None:
     plain, _ = score_locally("liveness", files, PROJECT_ROOT / "models")
     pasted, _ = score_locally("liveness", files, PROJECT_ROOT / "models", scenes=scenes[:2])
     assert all(isinstance(x, float) for x in plain + pasted) and plain != pasted
+
+
+@pytest.mark.parametrize("synthetic_attacks", [0.0, 1.0])
+def test_fusion_training_holds_minifasnets_logit_on_each_real_frame(
+    synthetic_attacks: float, monkeypatch
+) -> None:
+    """--fusion_training: every real frame drawn carries MiniFASNet's logit on that frame (its
+    own crops of the same face); bona fide faces of the deepfake set and synthesised attacks,
+    which MiniFASNet never sees, carry 0. --synthetic_attacks sets their share of the draws."""
+    from training import train
+    from training.minifasnet import LOGIT_CLIP, MINIFASNET_CROP, MINIFASNET_FILE
+
+    for name, value in {
+        "fusion_training": True,
+        "minifasnet_weight": 0.5,
+        "limit": 24,
+        "cut_outs": 0.0,
+        "synthetic_attacks": synthetic_attacks,
+    }.items():
+        monkeypatch.setattr(train, name, value)
+    batches = train.LivenessBatches(np.random.default_rng(0))
+    frames = train.face_crops(
+        train.split_samples("liveness", "train", np.random.default_rng(0)), (MINIFASNET_CROP,)
+    )
+    probabilities = np.clip(
+        FaceModel(PROJECT_ROOT / "models" / MINIFASNET_FILE)(frames.crops[MINIFASNET_CROP]),
+        LOGIT_CLIP,
+        1 - LOGIT_CLIP,
+    )
+    logits = np.log(probabilities / (1 - probabilities))
+    live = [s.label == "live" for s in frames.samples]
+    np.testing.assert_allclose(batches.live.offsets, logits[live], atol=1e-4)
+    np.testing.assert_allclose(batches.attacks.offsets, logits[np.logical_not(live)], atol=1e-4)
+    assert not np.any(batches.extra.offsets)
+    drawn = [batches.sample() for _ in range(200)]
+    attacks = [e.offset for e in drawn if e.label == 0.0]
+    real_attack = [any(np.isclose(o, batches.attacks.offsets, atol=1e-4)) and o != 0.0 for o in attacks]
+    assert attacks and all(real_attack) if synthetic_attacks == 0.0 else not any(real_attack)
+    bona_fide = {e.offset for e in drawn if e.label == 1.0}
+    assert 0.0 in bona_fide and len(bona_fide) > 1  # deepfake-set faces and live frames
