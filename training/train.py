@@ -87,7 +87,8 @@ view_dropout = 0.0
 # (augment.reframe), down to the least context /liveness judges (Settings.liveness_min_context)
 reframes = 0.0
 # liveness: share of all draws that are attacks synthesised from a bona fide crop (print or
-# replay: augment.synthetic_attack); the rest of the attack half are real attack crops
+# replay: augment.synthetic_attack); the rest of the attack half are real attack crops. 0 cures
+# our model's rejection of washed-out webcams; not shipped, for the worst source (models/liveness.md)
 synthetic_attacks = 0.3
 # liveness (TASK_DEFAULTS): share of attack samples cut out and put over a bona fide crop
 # (augment.cut_out)
@@ -131,7 +132,8 @@ init = ""
 minifasnet_weight = 0.0
 # liveness: train our model through that mix, MiniFASNet's logit on each training frame held
 # fixed (0 where it never sees the sample: synthesised attacks, the deepfake set's pre-cut
-# faces), so that ours learns what MiniFASNet gets wrong rather than what it already gets right
+# faces), so that ours learns what MiniFASNet gets wrong rather than what it already gets right;
+# tried at 0.5 and not shipped (models/liveness.md)
 fusion_training = False
 # per-task values that replace the ones above (before command-line overrides)
 TASK_DEFAULTS = {
