@@ -24,6 +24,7 @@ from torch import nn
 from facecheck.onnx_session import cpu_session
 from training.augment import _u8
 from training.data import CACHE_DIR, dataset_dir, face_crops, read_manifest
+from training.export import batch_dim, save_graph
 
 DEFAULT_OUT = CACHE_DIR / "autoencoder.onnx"
 STRIDE = 8  # three stride-2 stages: inputs are padded to a multiple of this
@@ -114,19 +115,8 @@ def export(model: Autoencoder, path: Path) -> float:
     model = model.eval()
     example = torch.rand(2, 3, 6 * STRIDE, 5 * STRIDE, generator=torch.Generator().manual_seed(0))
     rows, cols = torch.export.Dim("rows", min=1, max=256), torch.export.Dim("cols", min=1, max=256)
-    torch.onnx.export(
-        model,
-        (example,),
-        str(path),
-        input_names=["images"],
-        output_names=["reconstructions"],
-        dynamic_shapes={
-            "x": {0: torch.export.Dim("batch", min=1, max=1024), 2: STRIDE * rows, 3: STRIDE * cols}
-        },
-        dynamo=True,
-        external_data=False,
-        optimize=True,
-    )
+    dynamic = {"x": {0: batch_dim(), 2: STRIDE * rows, 3: STRIDE * cols}}
+    save_graph(model, example, path, ("images", "reconstructions"), dynamic)
     check = torch.rand(1, 3, 9 * STRIDE, 7 * STRIDE, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         expected = model(check).numpy()

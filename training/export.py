@@ -20,6 +20,29 @@ from facecheck.preprocess import CropSpec
 from training.model import FaceClassifier, Probability
 
 PARITY_TOLERANCE = 1e-4
+MAX_BATCH = 1024
+
+
+def save_graph(
+    module: torch.nn.Module, example: torch.Tensor, path: Path, names: tuple[str, str], dynamic_shapes: dict
+) -> None:
+    """`module` as one self-contained ONNX file (the dynamo exporter, no external data), its
+    input and output named `names`; `dynamic_shapes` is keyed by the forward argument's name."""
+    torch.onnx.export(
+        module,
+        (example,),
+        str(path),
+        input_names=[names[0]],
+        output_names=[names[1]],
+        dynamic_shapes=dynamic_shapes,
+        dynamo=True,
+        external_data=False,
+        optimize=True,
+    )
+
+
+def batch_dim() -> torch.export.Dim:
+    return torch.export.Dim("batch", min=1, max=MAX_BATCH)
 
 
 def export_onnx(
@@ -28,17 +51,7 @@ def export_onnx(
     """Write `path` and return the largest |onnxruntime - torch| on `check_crops`."""
     wrapped = Probability(model).eval()
     example = torch.from_numpy(check_crops[:2])
-    torch.onnx.export(
-        wrapped,
-        (example,),
-        str(path),
-        input_names=["crops"],
-        output_names=["probability"],
-        dynamic_shapes={"crops_uint8": {0: torch.export.Dim("batch", min=1, max=1024)}},
-        dynamo=True,
-        external_data=False,
-        optimize=True,
-    )
+    save_graph(wrapped, example, path, ("crops", "probability"), {"crops_uint8": {0: batch_dim()}})
     set_metadata(path, {"facecheck_model": task, "threshold": "0.5", **crop.to_metadata()})
     with torch.no_grad():
         expected = wrapped(torch.from_numpy(check_crops)).numpy()

@@ -35,7 +35,7 @@ from facecheck.models import FaceModel
 from facecheck.preprocess import CropSpec, FitCrop
 from facecheck.settings import PROJECT_ROOT
 from training.data import MIRROR_ROOT
-from training.export import set_metadata
+from training.export import batch_dim, save_graph, set_metadata
 from training.sources import git_dir
 
 REPOSITORY = "minivision-ai/Silent-Face-Anti-Spoofing"
@@ -96,17 +96,7 @@ def load_pair(snapshot: Path) -> MiniFASNetPair:
 def export(snapshot: Path, out: Path) -> None:
     pair = load_pair(snapshot)
     example = torch.zeros((2, MINIFASNET_CROP.canvas, MINIFASNET_CROP.canvas, 3), dtype=torch.uint8)
-    torch.onnx.export(
-        pair,
-        (example,),
-        str(out),
-        input_names=["crops"],
-        output_names=["probability"],
-        dynamic_shapes={"crops": {0: torch.export.Dim("batch", min=1, max=1024)}},
-        dynamo=True,
-        external_data=False,
-        optimize=True,
-    )
+    save_graph(pair, example, out, ("crops", "probability"), {"crops": {0: batch_dim()}})
     meta = {"facecheck_model": "minifasnet", "threshold": "0.5", "source": f"{REPOSITORY}@{COMMIT}"}
     set_metadata(out, meta | {"licence": LICENCE} | MINIFASNET_CROP.to_metadata())
     crops = np.random.default_rng(0).integers(0, 256, (4, *example.shape[1:]), dtype=np.uint8)
