@@ -16,7 +16,7 @@ from facecheck.settings import PROJECT_ROOT
 from tests.conftest import SHIPPED_MODELS, data_file
 from tests.fixture_models import brightness_model
 from training.evaluate import roc_auc
-from training.minifasnet import COMMIT, MINIFASNET_CROP, MINIFASNET_FILE, REPOSITORY, fuse
+from training.minifasnet import COMMIT, MINIFASNET_CROP, MINIFASNET_FILE, SOURCE, fuse
 
 COMPONENT = PROJECT_ROOT / "models" / MINIFASNET_FILE
 
@@ -90,7 +90,7 @@ def test_shipped_liveness_file_is_fused_with_the_shipped_component() -> None:
     import onnx
 
     props = {p.key: p.value for p in onnx.load(str(SHIPPED_MODELS / "liveness.onnx")).metadata_props}
-    assert props["minifasnet_source"] == f"{REPOSITORY}@{COMMIT}"
+    assert props["minifasnet_source"] == f"{SOURCE}@{COMMIT}"
     assert 0 < float(props["minifasnet_weight"]) < 1
 
 
@@ -115,12 +115,11 @@ def test_component_tells_nuaa_live_faces_from_prints() -> None:
 
 def test_export_matches_the_shipped_component(tmp_path: Path) -> None:
     from training.data import MIRROR_ROOT
-    from training.minifasnet import export, snapshot_files
-    from training.sources import git_dir
+    from training.minifasnet import export, find_snapshot, snapshot_files
 
     mirror = MIRROR_ROOT
-    if not git_dir(mirror, REPOSITORY).exists():
-        pytest.skip(f"{REPOSITORY} is not fetched under {mirror}: the shipped file is not re-exported")
+    if find_snapshot(mirror) is None:
+        pytest.skip(f"no snapshot of {SOURCE} under {mirror}: the shipped file is not re-exported")
     out = tmp_path / MINIFASNET_FILE
     export(snapshot_files(mirror), out)
     crops = np.random.default_rng(1).integers(0, 256, (3, 304, 304, 3), dtype=np.uint8)

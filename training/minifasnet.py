@@ -1,4 +1,4 @@
-"""MiniFASNet (minivision-ai/Silent-Face-Anti-Spoofing, Apache-2.0) as a component of the
+"""MiniFASNet (Minivision's public Silent-Face models, Apache-2.0) as a component of the
 liveness file.
 
     python -m training.minifasnet [--mirror ../.mirror] [--out models/minifasnet.onnx]
@@ -7,7 +7,8 @@ exports the repository's two public weights (MiniFASNetV2 on a 2.7x face box cro
 MiniFASNetV1SE on a 4.0x one, both 80 px) into one facecheck model file: the canvas of
 MINIFASNET_CROP in (facecheck's own 2.0x liveness crop, their two crops beside it), the mean of
 the two models' live probabilities out. Their model code is imported from a snapshot fetched
-with the `fetch` tool, never copied into the project.
+with the `fetch` tool, never copied into the project; the snapshot is found by COMMIT, the one
+their weights were read at.
 
 Their crops follow their own rule (facecheck.preprocess.FitCrop: shrunk to fit inside the
 image rather than padded, not turned): padded or levelled crops, which they never saw, cost
@@ -38,7 +39,7 @@ from training.data import MIRROR_ROOT
 from training.export import batch_dim, save_graph, set_metadata
 from training.sources import git_dir
 
-REPOSITORY = "minivision-ai/Silent-Face-Anti-Spoofing"
+SOURCE = "Minivision Silent-Face"  # credit, as the files' metadata give it
 COMMIT = "b6d5f04ad78778917853b25c778acef6d5626d15"
 LICENCE = "Apache-2.0"
 MINIFASNET_FILE = "minifasnet.onnx"
@@ -97,7 +98,7 @@ def export(snapshot: Path, out: Path) -> None:
     pair = load_pair(snapshot)
     example = torch.zeros((2, MINIFASNET_CROP.canvas, MINIFASNET_CROP.canvas, 3), dtype=torch.uint8)
     save_graph(pair, example, out, ("crops", "probability"), {"crops": {0: batch_dim()}})
-    meta = {"facecheck_model": "minifasnet", "threshold": "0.5", "source": f"{REPOSITORY}@{COMMIT}"}
+    meta = {"facecheck_model": "minifasnet", "threshold": "0.5", "source": f"{SOURCE}@{COMMIT}"}
     set_metadata(out, meta | {"licence": LICENCE} | MINIFASNET_CROP.to_metadata())
     crops = np.random.default_rng(0).integers(0, 256, (4, *example.shape[1:]), dtype=np.uint8)
     with torch.no_grad():
@@ -178,18 +179,29 @@ def fuse(liveness: Path, minifasnet: Path, out: Path, weight: float) -> None:
     props = (
         meta
         | outer.to_metadata()
-        | {"minifasnet_weight": f"{weight:g}", "minifasnet_source": f"{REPOSITORY}@{COMMIT}"}
+        | {"minifasnet_weight": f"{weight:g}", "minifasnet_source": f"{SOURCE}@{COMMIT}"}
     )
     for key, value in sorted(props.items()):
         model.metadata_props.add(key=key, value=value)
     onnx.save(model, str(out))
 
 
+def find_snapshot(mirror: Path) -> Path | None:
+    """The git directory of the fetched snapshot under `mirror` whose history holds COMMIT."""
+    for gd in sorted(git_dir(mirror, d.name) for d in mirror.glob("*+*") if d.is_dir()):
+        found = subprocess.run(
+            ["git", f"--git-dir={gd}", "cat-file", "-e", f"{COMMIT}^{{commit}}"], capture_output=True
+        )
+        if found.returncode == 0:
+            return gd
+    return None
+
+
 def snapshot_files(mirror: Path) -> Path:
     """The repository's files at COMMIT, from its fetched snapshot, in a temporary folder."""
-    gd = git_dir(mirror, REPOSITORY)
-    if not gd.exists():
-        raise SystemExit(f"{REPOSITORY} is not fetched under {mirror} (fetch github:{REPOSITORY})")
+    gd = find_snapshot(mirror)
+    if gd is None:
+        raise SystemExit(f"no snapshot under {mirror} holds commit {COMMIT} ({SOURCE}; models/minifasnet.md)")
     folder = Path(tempfile.mkdtemp(prefix="minifasnet-"))
     archive = subprocess.run(
         ["git", f"--git-dir={gd}", "archive", COMMIT, "src", "resources/anti_spoof_models"],
