@@ -42,6 +42,16 @@ def color_jitter(img: np.ndarray, rng: Rng, strength: float = 1.0) -> np.ndarray
     return _u8(255.0 * (np.clip(x, 0, 255) / 255.0) ** gamma)
 
 
+def colour_cast(img: np.ndarray, rng: Rng, max_gain: float = 0.4) -> np.ndarray:
+    """A strong tint over the whole crop: light bounced off a coloured wall, a camera's white
+    balance gone wrong. Each channel is scaled by up to exp(+-max_gain), then the saturation by
+    up to the same factor; nothing moves. Given to every class alike, so that a room's colour
+    carries no label (our model rejected live people in red rooms, models/liveness.md)."""
+    x = img.astype(np.float32) * np.exp(rng.uniform(-max_gain, max_gain, size=3))
+    grey = x.mean(axis=2, keepdims=True)
+    return _u8(grey + (x - grey) * np.exp(rng.uniform(-max_gain, max_gain)))
+
+
 def blur(img: np.ndarray, rng: Rng, max_sigma: float = 1.5) -> np.ndarray:
     return cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, max_sigma))
 

@@ -90,6 +90,8 @@ reframes = 0.0
 # replay: augment.synthetic_attack); the rest of the attack half are real attack crops. 0 cures
 # our model's rejection of washed-out webcams; not shipped, for the worst source (models/liveness.md)
 synthetic_attacks = 0.3
+# liveness: share of samples of every class given a strong colour cast (augment.colour_cast)
+colour_casts = 0.0
 # liveness (TASK_DEFAULTS): share of attack samples cut out and put over a bona fide crop
 # (augment.cut_out)
 cut_outs = 0.0
@@ -289,6 +291,8 @@ class LivenessBatches:
             crop = augment.close_up(crop, rng)
         if reframes and rng.random() < reframes:
             crop = augment.reframe(crop, rng, LIVENESS_BOX_SIDE, self.min_context)
+        if colour_casts and rng.random() < colour_casts:
+            crop = augment.colour_cast(crop, rng)
         return Example(augment.capture(crop, rng), label, offset=offset)
 
 
@@ -567,6 +571,7 @@ def plan() -> list[Stage]:
     name += f"-extra{extra_bona_fide}" * (extra_bona_fide != 0.5)
     name += f"-fusedtraining{minifasnet_weight}" * fusion_training
     name += f"-synthetic{synthetic_attacks}" * (synthetic_attacks != 0.3)
+    name += f"-casts{colour_casts}" * bool(colour_casts)
     name += f"-mask{mask_weight}" * bool(mask_weight) + f"-init-{Path(init).stem}" * bool(init)
     stages = [Stage(name, seed, 1, steps, lr, pairs)]
     if finetune_steps:
@@ -747,6 +752,7 @@ def main() -> None:
         "minifasnet_weight": minifasnet_weight,
         "fusion_training": fusion_training,
         "synthetic_attacks": synthetic_attacks,
+        "colour_casts": colour_casts,
         "backbone": backbone,
         "frozen_blocks": frozen_blocks,
         "wall_seconds": round(time.time() - started),
