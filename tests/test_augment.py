@@ -29,6 +29,21 @@ def test_capture_alike_gives_each_image_the_same_augmentation() -> None:
     np.testing.assert_array_equal(twins[0][0], twins[1][0])
 
 
+def test_colour_cast_maps_every_pixel_by_one_colour_matrix_and_moves_nothing() -> None:
+    img = np.random.default_rng(4).integers(40, 140, (64, 64, 3), np.uint8)  # far from clipping
+    pixels = img.reshape(-1, 3).astype(np.float64)
+    red_to_blue = []
+    for seed in range(30):
+        out = augment.colour_cast(img, np.random.default_rng(seed)).reshape(-1, 3).astype(np.float64)
+        matrix, *_ = np.linalg.lstsq(pixels, out, rcond=None)
+        unclipped = (out > 0).all(axis=1) & (out < 255).all(axis=1)
+        assert unclipped.mean() > 0.9
+        # the same 3x3 colour map at every pixel, up to uint8 rounding: a tint, not a warp
+        assert np.abs(pixels[unclipped] @ matrix - out[unclipped]).max() < 1.5
+        red_to_blue.append(out[:, 2].mean() / out[:, 0].mean())
+    assert max(red_to_blue) / min(red_to_blue) > 1.5  # strong casts, both ways
+
+
 def test_close_up_keeps_a_box_around_the_centre_and_pads_the_rest_black() -> None:
     img = _image(3)
     rng = np.random.default_rng(0)
