@@ -59,7 +59,10 @@ def test_train_command_smoke(task: str, size: int, tmp_path: Path) -> None:
     assert [h["step"] for h in summary["history"]] == [3, 5]  # each stage ends with a validation
     model = FaceModel(tmp_path / f"{task}.onnx")
     assert (model.crop.canvas, model.name) == (size, task)
-    assert summary["minifasnet_weight"] == (0.1 if task == "liveness" else 0.0)
+    # the shipped liveness recipe: mixed 0.4 with MiniFASNet, real attacks only, colour casts
+    recipe = ("minifasnet_weight", "synthetic_attacks", "colour_casts")
+    expected = (0.4, 0.0, 0.5) if task == "liveness" else (0.0, 0.3, 0.0)
+    assert tuple(summary[key] for key in recipe) == expected
     assert 0.0 <= model.threshold <= 1.0 and model.threshold == pytest.approx(summary["threshold"], abs=1e-5)
     crops = np.random.default_rng(0).integers(0, 256, (2, size, size, 3), np.uint8)
     scores = model(crops)

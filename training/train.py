@@ -86,11 +86,12 @@ view_dropout = 0.0
 # liveness (TASK_DEFAULTS): share of samples of every class cut closer around the face
 # (augment.reframe), down to the least context /liveness judges (Settings.liveness_min_context)
 reframes = 0.0
-# liveness: share of all draws that are attacks synthesised from a bona fide crop (print or
-# replay: augment.synthetic_attack); the rest of the attack half are real attack crops. 0 cures
-# our model's rejection of washed-out webcams; not shipped, for the worst source (models/liveness.md)
+# liveness (TASK_DEFAULTS: 0): share of all draws that are attacks synthesised from a bona fide
+# crop (print or replay: augment.synthetic_attack); the rest of the attack half are real attack
+# crops. They taught our model to reject washed-out webcams (models/liveness.md)
 synthetic_attacks = 0.3
-# liveness: share of samples of every class given a strong colour cast (augment.colour_cast)
+# liveness (TASK_DEFAULTS): share of samples of every class given a strong colour cast
+# (augment.colour_cast), so that a red room's light carries no label
 colour_casts = 0.0
 # liveness (TASK_DEFAULTS): share of attack samples cut out and put over a bona fide crop
 # (augment.cut_out)
@@ -139,7 +140,14 @@ minifasnet_weight = 0.0
 fusion_training = False
 # per-task values that replace the ones above (before command-line overrides)
 TASK_DEFAULTS = {
-    "liveness": {"steps": 800, "reframes": 0.3, "cut_outs": 0.4, "minifasnet_weight": 0.1},
+    "liveness": {
+        "steps": 800,
+        "reframes": 0.3,
+        "cut_outs": 0.4,
+        "synthetic_attacks": 0.0,
+        "colour_casts": 0.5,
+        "minifasnet_weight": 0.4,
+    },
     "deepfake": {
         "backbone": "lite2",
         "steps": 3600,
