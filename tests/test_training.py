@@ -85,7 +85,9 @@ def test_interrupted_run_resumes_to_the_same_model(tmp_path: Path) -> None:
     assert "at step 3" in resumed_out
     resumed = json.loads(resumed_out.splitlines()[-1])
     assert resumed["history"] == whole["history"] and len(whole["history"]) == 2
-    assert resumed["threshold"] == pytest.approx(whole["threshold"], abs=1e-6)
+    # a quantile of the scores, so held to the scores' tolerance: ONNX Runtime's float noise,
+    # scaled by the mixing weight, moved it by 1.1e-6 once on a clean clone
+    assert resumed["threshold"] == pytest.approx(whole["threshold"], abs=1e-5)
     crops = np.random.default_rng(0).integers(0, 256, (4, 304, 304, 3), dtype=np.uint8)
     a = FaceModel(tmp_path / "whole" / "liveness.onnx")(crops)
     b = FaceModel(tmp_path / "split" / "liveness.onnx")(crops)
