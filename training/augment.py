@@ -30,14 +30,23 @@ def rescale(img: np.ndarray, rng: Rng, lo: float = 0.3, hi: float = 0.9) -> np.n
     return cv2.resize(small, (w, h), interpolation=interp)
 
 
+def _tint(x: np.ndarray, channel_gains: np.ndarray, saturation: float) -> np.ndarray:
+    """White balance (a gain per channel), then saturation, on a float image."""
+    x = x * channel_gains
+    grey = x.mean(axis=2, keepdims=True)
+    return grey + (x - grey) * saturation
+
+
 def color_jitter(img: np.ndarray, rng: Rng, strength: float = 1.0) -> np.ndarray:
     x = img.astype(np.float32)
     x = x * rng.uniform(1 - 0.35 * strength, 1 + 0.35 * strength)  # brightness
     mean = x.mean()
     x = (x - mean) * rng.uniform(1 - 0.3 * strength, 1 + 0.3 * strength) + mean  # contrast
-    x = x * rng.uniform(1 - 0.08 * strength, 1 + 0.08 * strength, size=3)  # white balance
-    grey = x.mean(axis=2, keepdims=True)
-    x = grey + (x - grey) * rng.uniform(1 - 0.3 * strength, 1 + 0.3 * strength)  # saturation
+    x = _tint(
+        x,
+        rng.uniform(1 - 0.08 * strength, 1 + 0.08 * strength, size=3),
+        rng.uniform(1 - 0.3 * strength, 1 + 0.3 * strength),
+    )
     gamma = rng.uniform(1 - 0.25 * strength, 1 + 0.25 * strength)
     return _u8(255.0 * (np.clip(x, 0, 255) / 255.0) ** gamma)
 
@@ -47,9 +56,8 @@ def colour_cast(img: np.ndarray, rng: Rng, max_gain: float = 0.4) -> np.ndarray:
     balance gone wrong. Each channel is scaled by up to exp(+-max_gain), then the saturation by
     up to the same factor; nothing moves. Given to every class alike, so that a room's colour
     carries no label (our model rejected live people in red rooms, models/liveness.md)."""
-    x = img.astype(np.float32) * np.exp(rng.uniform(-max_gain, max_gain, size=3))
-    grey = x.mean(axis=2, keepdims=True)
-    return _u8(grey + (x - grey) * np.exp(rng.uniform(-max_gain, max_gain)))
+    gains = np.exp(rng.uniform(-max_gain, max_gain, size=3))
+    return _u8(_tint(img.astype(np.float32), gains, np.exp(rng.uniform(-max_gain, max_gain))))
 
 
 def blur(img: np.ndarray, rng: Rng, max_sigma: float = 1.5) -> np.ndarray:
