@@ -18,6 +18,10 @@ ORIENTATION_CROP = CropSpec(scale=1.6, size=64)
 ORIENTATION_MIN_CONFIDENCE = 0.3
 # faces found at least this sure are upright: no turned face of the developer data scores it
 UPRIGHT_CONFIDENCE = 0.93
+# a turn is kept only when the turned face is found at least this sure: phone selfies taken from
+# below score 0.6-0.9 upright and were turned upside down or onto their side at 0.75-0.89,
+# while every right turn of the fetched webcam sources reached 0.90 (models/yunet.md)
+TURNED_MIN_CONFIDENCE = 0.9
 
 
 def quarter_turns_to_upright(image: np.ndarray, face: Face) -> int:
@@ -41,9 +45,9 @@ def quarter_turns_to_upright(image: np.ndarray, face: Face) -> int:
 def find_upright_faces(image: np.ndarray, detector: YuNetDetector) -> tuple[np.ndarray, list[Face]]:
     """The image turned so that its main face is upright, and the faces found in it.
 
-    The turn is kept only when the turned image's main face is also found with more
-    confidence than before, so one unsure look at a small square cannot turn an upright
-    selfie over."""
+    The turn is kept only when the turned image's main face is then found with more
+    confidence than before and at least TURNED_MIN_CONFIDENCE, so one unsure look at a small
+    square cannot turn an upright selfie over."""
     faces = detector.detect(image)
     if not faces or faces[0].confidence >= UPRIGHT_CONFIDENCE:
         return image, faces
@@ -51,6 +55,7 @@ def find_upright_faces(image: np.ndarray, detector: YuNetDetector) -> tuple[np.n
     if turns:
         turned = np.ascontiguousarray(np.rot90(image, turns))
         turned_faces = detector.detect(turned)
-        if turned_faces and turned_faces[0].confidence > faces[0].confidence:
+        best = turned_faces[0].confidence if turned_faces else 0.0
+        if best >= TURNED_MIN_CONFIDENCE and best > faces[0].confidence:
             return turned, turned_faces
     return image, faces

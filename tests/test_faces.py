@@ -15,7 +15,7 @@ from facecheck.faces import (
     downscale,
     select_face,
 )
-from facecheck.orientation import find_upright_faces, quarter_turns_to_upright
+from facecheck.orientation import TURNED_MIN_CONFIDENCE, find_upright_faces, quarter_turns_to_upright
 
 
 def face(size: float, confidence: float = 0.93, x: float = 0.0) -> Face:
@@ -92,6 +92,20 @@ def test_a_turned_face_is_turned_back_upright(live_frame: np.ndarray, turns: int
     upright, found = find_upright_faces(turned, detector)
     assert np.array_equal(upright, live_frame)
     assert np.allclose(found[0].box, detector.detect(live_frame)[0].box)
+
+
+def test_a_turn_is_made_only_when_the_turned_face_is_found_surely(live_frame: np.ndarray) -> None:
+    """A doubtful face is left as it lies, even where the quarter-turn look picks the right
+    turn: upright selfies taken from below were turned over on such doubtful looks."""
+    detector = YuNetDetector()
+    doubtful = cv2.GaussianBlur(live_frame, (0, 0), 8)
+    doubtful = np.clip((doubtful.astype(np.float32) - 128) * 0.5 + 128, 0, 255).astype(np.uint8)
+    assert detector.detect(doubtful)[0].confidence < TURNED_MIN_CONFIDENCE  # even upright
+    turned = np.ascontiguousarray(np.rot90(doubtful, 1))
+    faces = detector.detect(turned)
+    assert faces and quarter_turns_to_upright(turned, faces[0]) == 3
+    image, found = find_upright_faces(turned, detector)
+    assert image is turned and found[0].confidence == faces[0].confidence
 
 
 def test_an_upright_face_is_left_as_it_is(live_frame: np.ndarray) -> None:

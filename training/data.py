@@ -20,7 +20,12 @@ import numpy as np
 
 from facecheck.faces import DOWNSCALE_METHOD, YuNetDetector
 from facecheck.images import ImageError, decode_bytes
-from facecheck.orientation import ORIENTATION_CROP, UPRIGHT_CONFIDENCE, find_upright_faces
+from facecheck.orientation import (
+    ORIENTATION_CROP,
+    TURNED_MIN_CONFIDENCE,
+    UPRIGHT_CONFIDENCE,
+    find_upright_faces,
+)
 from facecheck.preprocess import CropSpec, crop_face, crop_matrix, landmarks_in_crop
 from facecheck.settings import PROJECT_ROOT
 
@@ -157,7 +162,7 @@ def _detector() -> YuNetDetector:
 
 def _cache_key(samples: list[Sample], specs: tuple[CropSpec, ...]) -> str:
     yunet = _detector()  # the crops follow the serving detector's settings
-    orientation = (ORIENTATION_CROP.scale, ORIENTATION_CROP.size, UPRIGHT_CONFIDENCE)
+    orientation = (ORIENTATION_CROP.scale, ORIENTATION_CROP.size, UPRIGHT_CONFIDENCE, TURNED_MIN_CONFIDENCE)
     detector = (yunet.long_side, yunet.fallback_long_side, yunet.confidence, orientation, DOWNSCALE_METHOD)
     return hashlib.sha256(
         json.dumps(
