@@ -16,11 +16,12 @@ import cv2
 import numpy as np
 import pytest
 
-from facecheck.models import LIVENESS_FILE, FaceModel
+from facecheck.models import DEEPFAKE_FILE, LIVENESS_FILE, FaceModel
 from facecheck.settings import PROJECT_ROOT
 from training import sources
 from training.data import DATA_ROOT, read_manifest
 from training.evaluate import bona_fide_threshold, score_locally
+from training.export import set_metadata
 from training.sources import Repository
 
 
@@ -204,6 +205,72 @@ def test_leave_one_source_out_scores_each_source_with_its_fold_model(tmp_path: P
         assert len(list(csv.DictReader(f))) == len(picked) + len(picked[::2])
 
 
+@pytest.mark.skipif(not (DATA_ROOT / "liveness" / "manifest.csv").exists(), reason="developer data not found")
+def test_deepfake_loso_judges_each_camera_by_its_fold_model_at_that_models_threshold(tmp_path: Path) -> None:
+    """The deepfake false positives on cameras a model never saw: NUAA frames as two sources in
+    two folds, each fold model a copy of the shipped deepfake file with its own threshold (the
+    second one's at the median score, so that its source has frames on both sides). Each
+    source's share flagged is its frames' scores under its own fold model's threshold."""
+    nuaa = [s for s in read_manifest(DATA_ROOT / "liveness") if s.source == "nuaa" and s.split == "val"]
+    picked = [s for s in nuaa if s.kind == "live"][::10][:6]
+    picked += [s for s in nuaa if s.kind == "print"][::10][:2]
+    fetched = tmp_path / "sources" / "liveness"
+    fetched.mkdir(parents=True)
+    lines = ["path,label,kind,group,source,split,fold"]
+    for i, s in enumerate(picked):
+        shutil.copy(s.path, fetched / s.path.name)
+        source, fold = ("cam2", 2) if i % 2 else ("cam3", 3)
+        lines.append(f"{s.path.name},{s.label},{s.kind},{s.group},{source},train,{fold}")
+    (fetched / "manifest.csv").write_text("\n".join(lines) + "\n")
+    data = tmp_path / "data" / "liveness"  # a shared set with no fold: nothing of it is scored
+    data.mkdir(parents=True)
+    (data / "manifest.csv").write_text("path,label,kind,group,source,split\n")
+    loso = tmp_path / "loso"
+    for fold in (2, 3):
+        (loso / f"fold{fold}").mkdir(parents=True)
+        shutil.copy(PROJECT_ROOT / "models" / DEEPFAKE_FILE, loso / f"fold{fold}" / DEEPFAKE_FILE)
+    cam3 = [fetched / s.path.name for s in picked[::2]]
+    cam3_scores = [x for x in score_locally("deepfake", cam3, loso / "fold3")[0] if x is not None]
+    median = float(np.median(cam3_scores))
+    set_metadata(loso / "fold3" / DEEPFAKE_FILE, {"threshold": f"{median:.6f}"})
+    (loso / "fold3" / "deepfake.train.json").write_text(json.dumps({"history": [{"val_auc": 0.5}]}))
+    env = {
+        **os.environ,
+        "FACECHECK_DATA": str(tmp_path / "data"),
+        "FACECHECK_SOURCES": str(tmp_path / "sources"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "training.evaluate", "deepfake", "--loso", str(loso), "--out", str(tmp_path)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "deepfake-loso-loso.json").read_text())
+    assert {k: v["fold"] for k, v in report["per_source"].items()} == {"cam2": 2, "cam3": 3}
+    assert report["folds"]["3"] == {"threshold": pytest.approx(median, abs=1e-6), "val_auc": 0.5}
+    assert report["folds"]["2"]["val_auc"] is None
+    flagged_all = []
+    for source, fold, files in (("cam2", 2, picked[1::2]), ("cam3", 3, picked[::2])):
+        model = loso / f"fold{fold}"
+        raw = score_locally("deepfake", [fetched / s.path.name for s in files], model)[0]
+        threshold = FaceModel(model / DEEPFAKE_FILE).threshold
+        judged = [(x >= threshold, s.kind) for x, s in zip(raw, files, strict=True) if x is not None]
+        flagged = [f for f, _ in judged]
+        live = [f for f, kind in judged if kind == "live"]
+        assert report["per_source"][source]["flagged"] == pytest.approx(np.mean(flagged))
+        assert report["per_source"][source]["flagged_live"] == pytest.approx(np.mean(live))
+        flagged_all += flagged
+    assert 0 < report["per_source"]["cam3"]["flagged"] < 1
+    assert report["flagged"] == pytest.approx(np.mean(flagged_all))
+    assert report["worst_source_flagged_live"] == max(
+        r["flagged_live"] for r in report["per_source"].values()
+    )
+    assert "cam3" in result.stdout and "worst source" in result.stdout
+
+
 def test_print_runs_name_the_attack_frames_that_show_paper(tmp_path: Path, monkeypatch) -> None:
     make_repository(
         tmp_path / "mirror",
@@ -256,6 +323,34 @@ def test_loso_command_trains_a_model_per_fold_and_ships_with_the_pooled_threshol
     assert json.loads((tmp_path / "models" / "liveness.loso.json").read_text()) == report
     summary = json.loads((tmp_path / "models" / "liveness.train.json").read_text())
     assert summary["hold_out_fold"] == 0 and summary["loso_report"].endswith("liveness-loso-smoke.json")
+
+
+@pytest.mark.skipif(not (DATA_ROOT / "liveness" / "manifest.csv").exists(), reason="developer data not found")
+def test_deepfake_loso_command_holds_each_folds_webcams_out_and_ships_with_all(tmp_path: Path) -> None:
+    """The deepfake recipe's command on the shared set alone (its one fold, NUAA), each model
+    the shipped file with its last layer refitted on a few draws: a fold model without NUAA's
+    frames among its real faces, the report judging NUAA with it, then a file with them."""
+    env = {**os.environ, "FACECHECK_SOURCES": str(tmp_path / "no-sources")}
+    command = ["training.loso", "smoke", "--task=deepfake", "--ship", f"--loso_dir={tmp_path / 'loso'}"]
+    command += [f"--out={tmp_path / 'models'}", f"--reports={tmp_path / 'reports'}"]
+    command += [f"--init={PROJECT_ROOT / 'models' / DEEPFAKE_FILE}", "--head_only=16", "--limit=24"]
+    result = subprocess.run(
+        [sys.executable, "-m", *command],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    fold_summary = json.loads((tmp_path / "loso" / "smoke" / "fold1" / "deepfake.train.json").read_text())
+    assert fold_summary["webcam_reals"] and fold_summary["hold_out_fold"] == 1
+    report = json.loads((tmp_path / "reports" / "deepfake-loso-smoke.json").read_text())
+    assert set(report["per_source"]) == {"nuaa"} and report["per_source"]["nuaa"]["fold"] == 1
+    fold_model = FaceModel(tmp_path / "loso" / "smoke" / "fold1" / DEEPFAKE_FILE)
+    assert report["folds"]["1"]["threshold"] == pytest.approx(fold_model.threshold)
+    summary = json.loads((tmp_path / "models" / "deepfake.train.json").read_text())
+    assert summary["webcam_reals"] and summary["hold_out_fold"] == 0 and summary["head_only"] == 16
 
 
 def test_loso_table_takes_a_source_of_live_frames_only() -> None:

@@ -17,7 +17,7 @@ import torch
 
 from facecheck.models import DEEPFAKE_FILE, FaceModel
 from facecheck.settings import PROJECT_ROOT
-from training.data import DATA_ROOT, MASK_SIZE, _swap_mask_one, read_manifest
+from training.data import DATA_ROOT, MASK_SIZE, SHARED_LIVENESS_FOLDS, Sample, _swap_mask_one, read_manifest
 from training.evaluate import cut_out_scenes, liveness_report, roc_auc, score_locally
 from training.export import load_onnx_weights
 from training.model import deepfake_model, imagenet_state, liveness_model
@@ -104,6 +104,54 @@ def test_deepfake_training_reads_other_cameras_but_not_the_held_out_ones() -> No
     assert sources.isdisjoint(DEEPFAKE_HELD_OUT_CAMERAS)
     assert set(DEEPFAKE_HELD_OUT_CAMERAS) <= {s.source for s in train if s.split == "train"}
     assert {"nuaa"} < sources and {"live", "attack"} <= {s.label for s in faces}
+
+
+def test_webcam_reals_join_the_deepfake_real_faces_except_the_held_out_fold(monkeypatch) -> None:
+    """--webcam_reals adds the fetched sources' train frames, live or not (none is AI-made), to
+    the deepfake model's other-camera faces; --hold_out_fold leaves out that fold's sources, the
+    shared set's among them (NUAA is fold 1). Without it the shared set alone, as before."""
+    from training import train
+
+    shared = read_manifest(DATA_ROOT / "liveness", SHARED_LIVENESS_FOLDS)
+    fetched = [
+        Sample(Path(f"{source}-{label}.jpg"), label, kind, source, source, split, fold)
+        for source, split, fold in (("cam2", "train", 2), ("cam3", "train", 3), ("newcam", "test", 7))
+        for label, kind in (("live", "live"), ("attack", "replay"))
+    ]
+    monkeypatch.setattr(train, "liveness_samples", lambda with_sources=True: shared + fetched * with_sources)
+    monkeypatch.setattr(train, "task", "deepfake")
+
+    def other_cameras() -> set[str]:
+        faces = split_samples("liveness", "train", np.random.default_rng(0), is_other_camera)
+        return {s.source for s in faces}
+
+    assert other_cameras().isdisjoint({"cam2", "cam3", "newcam"}) and "nuaa" in other_cameras()
+    monkeypatch.setattr(train, "webcam_reals", True)
+    assert {"nuaa", "cam2", "cam3"} <= other_cameras() and "newcam" not in other_cameras()
+    faces = split_samples("liveness", "train", np.random.default_rng(0), is_other_camera)
+    assert {s.label for s in faces if s.source == "cam2"} == {"live", "attack"}
+    monkeypatch.setattr(train, "hold_out_fold", 2)
+    assert "cam2" not in other_cameras() and {"nuaa", "cam3"} <= other_cameras()
+    monkeypatch.setattr(train, "hold_out_fold", 1)
+    assert "nuaa" not in other_cameras() and {"cam2", "cam3"} <= other_cameras()
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (["liveness", "--webcam_reals=1"], "webcam_reals is a deepfake setting"),
+        (["deepfake", "--hold_out_fold=2"], "give --webcam_reals=1"),
+    ],
+)
+def test_webcam_settings_are_refused_where_they_mean_nothing(settings: list[str], message: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "training.train", *settings, "--steps=1"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0 and message in result.stderr
 
 
 def _deepfake_images(kind: str, n: int) -> list[Path]:

@@ -7,6 +7,7 @@ running service. Prints the figures, writes a JSON report and a ROC/DET plot.
     python -m training.evaluate liveness --data DIR --url http://127.0.0.1:5001 --key fc_...
     python -m training.evaluate liveness --loso .cache/loso/NAME   (leave-one-source-out)
     python -m training.evaluate deepfake --lofo .cache/lofo/NAME   (leave-one-family-out)
+    python -m training.evaluate deepfake --loso .cache/loso/NAME   (webcams it never saw)
 
 Liveness figures follow ISO/IEC 30107-3: APCER per attack type, BPCER, ACER (worst
 APCER and BPCER averaged), plus ROC AUC and BPCER at APCER 1 % and 5 %. Deepfake
@@ -479,8 +480,9 @@ def main() -> None:
         "--loso",
         type=Path,
         help="leave-one-source-out: a folder of fold<k>/ models (training.loso); every source of "
-        "the liveness set and of the fetched sources is scored by the model that never saw it, "
-        "and the threshold is set on their pooled bona fide scores at --bpcer",
+        "the liveness set and of the fetched sources is scored by the model that never saw it; "
+        "liveness: the threshold is set on their pooled bona fide scores at --bpcer; deepfake: "
+        "the genuine faces each fold model flags at its own threshold",
     )
     parser.add_argument("--bpcer", type=float, default=0.05, help="--loso: pooled bona fide rejected")
     parser.add_argument(
@@ -546,11 +548,22 @@ def main() -> None:
     print(f"wrote {stem}.json and {stem}.png")
 
 
+def write_scores_csv(path: Path, samples: list[Sample], raw: list[float | None]) -> None:
+    """A score per image (empty where not judged), to compare other models on the same images."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "source", "kind", "fold", "score"])
+        for sample, score in zip(samples, raw, strict=True):
+            writer.writerow(
+                [sample.path, sample.source, sample.kind, sample.fold, "" if score is None else score]
+            )
+
+
 def evaluate_loso(args: argparse.Namespace) -> None:
     from training.data import liveness_samples
 
-    if args.task != "liveness":
-        raise SystemExit("--loso is for liveness (its sources are cameras)")
+    if args.task == "deepfake":
+        return evaluate_deepfake_loso(args)
     samples = [s for s in liveness_samples() if s.fold]
     raw = score_held_out(args.task, samples, args.loso)
     judged = [i for i, s in enumerate(raw) if s is not None]
@@ -587,13 +600,7 @@ def evaluate_loso(args: argparse.Namespace) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"liveness-loso-{args.loso.name}"
     Path(f"{stem}.json").write_text(json.dumps(report, indent=2))
-    with open(f"{stem}-scores.csv", "w", newline="") as f:  # per image, to compare other models on them
-        writer = csv.writer(f)
-        writer.writerow(["path", "source", "kind", "fold", "score"])
-        for sample, score in zip(samples, raw, strict=True):
-            writer.writerow(
-                [sample.path, sample.source, sample.kind, sample.fold, "" if score is None else score]
-            )
+    write_scores_csv(Path(f"{stem}-scores.csv"), samples, raw)
     plot_roc(scores, kinds, args.task, Path(f"{stem}.png"))
     print("\n".join(loso_summary(report)))
     print(
@@ -602,6 +609,71 @@ def evaluate_loso(args: argparse.Namespace) -> None:
         f"{report['worst_source_bpcer']:.1%}, AUC {report['worst_source_auc']:.3f}"
     )
     print(f"wrote {stem}.json and {stem}.png")
+
+
+def flagged_share(flagged: np.ndarray, kinds: list[str]) -> dict:
+    """Genuine faces flagged as deepfakes: of all, of the live frames, of the replays and prints
+    (a real face through a screen or on paper), per kind."""
+    kinds_arr = np.array(kinds)
+    live = np.isin(kinds_arr, list(BONA_FIDE_KINDS))
+    return {
+        "counts": dict(Counter(kinds)),
+        "flagged": float(flagged.mean()) if len(flagged) else float("nan"),
+        "flagged_live": float(flagged[live].mean()) if live.any() else float("nan"),
+        "flagged_attacks": float(flagged[~live].mean()) if (~live).any() else float("nan"),
+        "flagged_per_kind": {k: float(flagged[kinds_arr == k].mean()) for k in sorted(set(kinds))},
+    }
+
+
+def evaluate_deepfake_loso(args: argparse.Namespace) -> None:
+    """Deepfake false positives on cameras a model never saw: every whole webcam frame of the
+    liveness sources (live, replayed or printed: none is AI-made) scored by the deepfake fold
+    model trained without its fold's webcams (training.loso --task=deepfake), at that model's
+    own threshold. A recipe is judged by its worst source."""
+    from facecheck.models import DEEPFAKE_FILE, FaceModel
+    from training.data import liveness_samples
+
+    samples = [s for s in liveness_samples() if s.fold]
+    raw = score_held_out(args.task, samples, args.loso)
+    models = fold_models(args.loso)
+    thresholds = {fold: FaceModel(d / DEEPFAKE_FILE).threshold for fold, d in models.items()}
+    judged = [i for i, score in enumerate(raw) if score is not None]
+    flagged = np.array([raw[i] >= thresholds[samples[i].fold] for i in judged], bool)
+    kinds = [samples[i].kind for i in judged]
+    sources = [samples[i].source for i in judged]
+    report = flagged_share(flagged, kinds) | {"loso": str(args.loso), "not_judged": len(raw) - len(judged)}
+    report["folds"] = {}
+    for fold, models_dir in models.items():
+        summary = models_dir / "deepfake.train.json"  # the training command's, where it is there
+        val_auc = json.loads(summary.read_text())["history"][-1]["val_auc"] if summary.exists() else None
+        report["folds"][fold] = {"threshold": thresholds[fold], "val_auc": val_auc}
+    report["per_source"] = {}
+    for source in sorted(set(sources)):
+        idx = [j for j, s in enumerate(sources) if s == source]
+        fold = samples[judged[idx[0]]].fold
+        report["per_source"][source] = {"fold": fold} | flagged_share(flagged[idx], [kinds[j] for j in idx])
+    live = [r["flagged_live"] for r in report["per_source"].values() if not np.isnan(r["flagged_live"])]
+    report["worst_source_flagged_live"] = max(live, default=float("nan"))
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / f"deepfake-loso-{args.loso.name}"
+    Path(f"{stem}.json").write_text(json.dumps(report, indent=2))
+    write_scores_csv(Path(f"{stem}-scores.csv"), samples, raw)
+    rows = sorted(report["per_source"].items(), key=lambda kv: -np.nan_to_num(kv[1]["flagged_live"]))
+    print(f"{'source':14s} {'fold':>4s} {'live':>5s} {'flagged':>8s} {'attacks':>8s} {'flagged':>8s}")
+    for source, r in rows:
+        n_live = sum(n for k, n in r["counts"].items() if k in BONA_FIDE_KINDS)
+        n_attacks = sum(r["counts"].values()) - n_live
+        print(
+            f"{source:14s} {r['fold']:4d} {n_live:5d} {r['flagged_live']:8.1%} {n_attacks:8d} "
+            f"{r['flagged_attacks']:8.1%}"
+        )
+    print(
+        f"all: {report['flagged_live']:.1%} of live frames, {report['flagged_attacks']:.1%} of replays "
+        f"and prints flagged; "
+        f"worst source {report['worst_source_flagged_live']:.1%}; fold models' val AUC "
+        + ", ".join(f"{f} {v['val_auc'] or float('nan'):.3f}" for f, v in report["folds"].items())
+    )
+    print(f"wrote {stem}.json")
 
 
 def evaluate_lofo(args: argparse.Namespace) -> None:

@@ -2,6 +2,7 @@
 that fold's sources, then every source scored by the model that never saw it.
 
     python -m training.loso NAME [--ship] [--bpcer=0.05] [training.train settings, e.g. --steps=800]
+    python -m training.loso NAME --task=deepfake [--ship] [training.train settings]
 
 Fold models go to .cache/loso/NAME/fold<k>/ (a fold whose model exists is not trained
 again: a stopped run continues); the report is `training.evaluate liveness --loso`'s,
@@ -12,7 +13,14 @@ the fold model that never saw its camera.
 
 The sources of fold training.sources.NEW_CAMERAS_FOLD are never trained on (split "test"):
 its fold model is trained on every other fold, like the shipped one, and the report gives
-those cameras apart, outside the threshold and the pooled figures."""
+those cameras apart, outside the threshold and the pooled figures.
+
+--task=deepfake does the same for the deepfake recipe's real faces: fold models trained with
+the fetched webcams among their real faces (--webcam_reals=1) but without their fold's, each
+fold's frames (live, replayed, printed: none AI-made) judged by the model that never saw that
+camera, at its own threshold (set on val as usual): the genuine faces it flags per source,
+reported to reports/deepfake-loso-NAME.json. --ship trains the recipe on every fold.
+--bpcer is a liveness setting."""
 
 from __future__ import annotations
 
@@ -62,6 +70,7 @@ def main() -> None:
     parser.add_argument(
         "--ship", action="store_true", help="then train on every fold, with the pooled threshold"
     )
+    parser.add_argument("--task", choices=["liveness", "deepfake"], default="liveness")
     parser.add_argument("--bpcer", default="0.05", help="pooled held-out bona fide rejected at the threshold")
     parser.add_argument(
         "--out", type=Path, default=PROJECT_ROOT / "models", help="--ship: the model's folder"
@@ -69,12 +78,16 @@ def main() -> None:
     args, settings = parser.parse_known_args()  # the rest are training.train settings
     if any(s.startswith(("--hold_out_fold=", "--loso_report=")) for s in settings):
         parser.error("--hold_out_fold and --loso_report are set here, per fold")
-    name, bpcer, runs = args.name, args.bpcer, args.loso_dir / args.name
+    task, name, bpcer, runs = args.task, args.name, args.bpcer, args.loso_dir / args.name
+    if task == "deepfake":
+        settings = ["--webcam_reals=1", *settings]
     folds = sorted({s.fold for s in liveness_samples() if s.fold})
-    train_each("liveness", runs, {f"fold{fold}": f"--hold_out_fold={fold}" for fold in folds}, settings)
+    train_each(task, runs, {f"fold{fold}": f"--hold_out_fold={fold}" for fold in folds}, settings)
     reports = args.reports
-    run_module("training.evaluate", "liveness", "--loso", str(runs), "--bpcer", bpcer, "--out", str(reports))
-    if args.ship:
+    run_module("training.evaluate", task, "--loso", str(runs), "--bpcer", bpcer, "--out", str(reports))
+    if args.ship and task == "deepfake":
+        run_module("training.train", task, f"--out={args.out}", *settings)
+    elif args.ship:
         report = reports / f"liveness-loso-{name}.json"
         run_module("training.train", "liveness", f"--loso_report={report}", f"--out={args.out}", *settings)
 

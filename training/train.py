@@ -107,9 +107,14 @@ extra_bona_fide = 0.5
 # liveness: also train on the whole-frame sources that `python -m training.sources liveness`
 # built (training.data.SOURCES_ROOT); 0 is the shared set alone, the recipe before them
 sources = True
-# liveness: >0 leaves this leave-one-source-out fold's sources out of training (a fold
-# model for `python -m training.loso`; training.sources and training.data give the folds)
+# >0 leaves this leave-one-source-out fold's sources out of training (a fold model for
+# `python -m training.loso`; training.sources and training.data give the folds); deepfake:
+# out of the webcam_reals, which it needs
 hold_out_fold = 0
+# deepfake: the fetched sources' whole webcam frames (`python -m training.sources liveness`,
+# `train` split: live, replayed and printed, none AI-made) join the other_camera real faces,
+# so that a cheap webcam's softness is not taken for a fake (models/deepfake.md)
+webcam_reals = False
 # liveness: a leave-one-source-out report (training.loso) whose threshold the model takes: set
 # on bona fide frames of every camera, each scored by a fold model that never saw it, instead
 # of on the val split's one camera
@@ -211,7 +216,7 @@ def split_samples(
 ) -> list[Sample]:
     """A dataset's `split` samples that `keep` accepts; at most `limit` of them (smoke runs).
     The liveness set includes the fetched sources when `sources` is on."""
-    with_sources = sources and task == "liveness"  # the deepfake recipe's other cameras stay as they were
+    with_sources = sources and (task == "liveness" or webcam_reals)
     pool = liveness_samples(with_sources) if dataset == "liveness" else read_manifest(dataset_dir(dataset))
     samples = [s for s in pool if s.split == split and keep(s)]
     if limit <= 0 or len(samples) <= limit:
@@ -437,8 +442,10 @@ class DeepfakeBatches:
 
 
 def is_other_camera(sample: Sample) -> bool:
-    """A liveness-set image the deepfake model trains on as a genuine face (see DEEPFAKE_MIX)."""
-    return sample.source not in DEEPFAKE_HELD_OUT_CAMERAS
+    """A liveness-set image the deepfake model trains on as a genuine face (see DEEPFAKE_MIX):
+    not a held-out camera, nor one of the held-out fold's sources."""
+    held = bool(hold_out_fold) and sample.fold == hold_out_fold
+    return sample.source not in DEEPFAKE_HELD_OUT_CAMERAS and not held
 
 
 def val_crops(
@@ -543,8 +550,12 @@ class Stage:
 def plan() -> list[Stage]:
     if task != "deepfake" and (pairs or finetune_pairs):
         raise SystemExit("pairs are DFDC face swaps with their source video: deepfake only")
-    if task != "liveness" and (view_dropout or hold_out_fold or loso_report):
-        raise SystemExit("view_dropout, hold_out_fold and loso_report are liveness settings")
+    if task != "liveness" and (view_dropout or loso_report):
+        raise SystemExit("view_dropout and loso_report are liveness settings")
+    if task != "deepfake" and webcam_reals:
+        raise SystemExit("webcam_reals is a deepfake setting (the liveness task trains on them)")
+    if task == "deepfake" and hold_out_fold and not webcam_reals:
+        raise SystemExit("a deepfake run holds a fold of the webcam_reals out: give --webcam_reals=1")
     if task != "liveness" and minifasnet_weight:
         raise SystemExit("minifasnet_weight is a liveness setting")
     if not 0.0 <= minifasnet_weight < 1.0:
@@ -574,7 +585,7 @@ def plan() -> list[Stage]:
     name += f"-pairs{pairs}" * bool(pairs) + f"-closeups{close_ups}" * bool(close_ups)
     name += f"-reframes{reframes}" * bool(reframes) + f"-cutouts{cut_outs}" * bool(cut_outs)
     name += f"-viewdrop{view_dropout}" * bool(view_dropout) + "-sources" * (task == "liveness" and sources)
-    name += f"-holdout{hold_out_fold}" * bool(hold_out_fold)
+    name += f"-holdout{hold_out_fold}" * bool(hold_out_fold) + "-webcams" * webcam_reals
     name += f"-without-{'+'.join(sorted(held_out_families()))}" * bool(hold_out_family)
     name += f"-extra{extra_bona_fide}" * (extra_bona_fide != 0.5)
     name += f"-fusedtraining{minifasnet_weight}" * fusion_training
@@ -750,6 +761,7 @@ def main() -> None:
         "view_dropout": view_dropout,
         "init": init,
         "sources": sources and task == "liveness",
+        "webcam_reals": webcam_reals,
         "hold_out_fold": hold_out_fold,
         "hold_out_family": sorted(held_out_families()),
         "synthetic_families": synthetic_families,
