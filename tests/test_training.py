@@ -154,6 +154,24 @@ def test_webcam_settings_are_refused_where_they_mean_nothing(settings: list[str]
     assert result.returncode != 0 and message in result.stderr
 
 
+def test_a_grey_input_liveness_model_judges_a_colour_crop_as_its_greyscale_copy() -> None:
+    """--grey_input: the model's own first step keeps luminance only, so a red room and the
+    same room in grey are one input to it; the colour model, same weights, tells them apart."""
+    torch.manual_seed(0)
+    grey_model, colour_model = liveness_model(grey=True), liveness_model()
+    grey_model.load_imagenet()
+    colour_model.load_state_dict(grey_model.state_dict())
+    crops = np.random.default_rng(0).integers(0, 256, (2, 224, 224, 3), dtype=np.uint8)
+    crops[0, ..., 2] = 230  # a red cast
+    greyed = np.stack([cv2.cvtColor(cv2.cvtColor(c, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR) for c in crops])
+    with torch.no_grad():
+        grey_model.eval(), colour_model.eval()
+        a, b = (grey_model(torch.from_numpy(x)) for x in (crops, greyed))
+        c, d = (colour_model(torch.from_numpy(x)) for x in (crops, greyed))
+    assert (a - b).abs().max() < 0.01  # the greyscale copy is rounded to whole grey levels
+    assert (c - d).abs().max() > 0.1
+
+
 def _deepfake_images(kind: str, n: int) -> list[Path]:
     return [s.path for s in read_manifest(DATA_ROOT / "deepfake") if s.split == "val" and s.kind == kind][:n]
 

@@ -104,8 +104,9 @@ def imagenet_state(variant: str = "lite0") -> dict[str, torch.Tensor]:
 class UInt8Input(nn.Module):
     """uint8 BGR NHWC -> normalised float RGB NCHW, inside the exported graph."""
 
-    def __init__(self) -> None:
+    def __init__(self, grey: bool = False) -> None:
         super().__init__()
+        self.grey = grey  # luminance only, in all three channels
         mean = torch.tensor(IMAGENET_MEAN_RGB[::-1]).view(1, 3, 1, 1) * 255
         std = torch.tensor(IMAGENET_STD_RGB[::-1]).view(1, 3, 1, 1) * 255
         self.register_buffer("mean", mean, persistent=False)
@@ -113,6 +114,8 @@ class UInt8Input(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.permute(0, 3, 1, 2).float()
+        if self.grey:
+            x = (0.114 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.299 * x[:, 2:3]).expand(-1, 3, -1, -1)
         x = (x - self.mean) / self.std  # still BGR order
         return x.flip(1)  # -> RGB, the order the ImageNet weights expect
 
@@ -216,10 +219,12 @@ class TwoViewClassifier(FaceClassifier):
         return self.head[-1](features.transpose(0, 1).flatten(1)).squeeze(1)
 
 
-def liveness_model(view_dropout: float = 0.0) -> FaceClassifier:
+def liveness_model(view_dropout: float = 0.0, grey: bool = False) -> FaceClassifier:
     """Lite0 up to stage 5 (stride 16, 112 channels) on two views of a 224 px crop, each
     at 112 px: about 0.73M parameters."""
-    return TwoViewClassifier(num_blocks=11, head_channels=256, view_dropout=view_dropout)
+    model = TwoViewClassifier(num_blocks=11, head_channels=256, view_dropout=view_dropout)
+    model.input = UInt8Input(grey)
+    return model
 
 
 def deepfake_model(mask_tap: int = -1, variant: str = "lite0") -> FaceClassifier:

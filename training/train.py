@@ -93,6 +93,10 @@ synthetic_attacks = 0.3
 # liveness (TASK_DEFAULTS): share of samples of every class given a strong colour cast
 # (augment.colour_cast), so that a red room's light carries no label
 colour_casts = 0.0
+# liveness: our model sees luminance only (inside its graph, so serving needs no change): red
+# rooms' live frames scored low because saturated colour marks attacks in the training sources
+# (models/liveness.md); MiniFASNet keeps the colour
+grey_input = False
 # liveness (TASK_DEFAULTS): share of attack samples cut out and put over a bona fide crop
 # (augment.cut_out)
 cut_outs = 0.0
@@ -556,6 +560,8 @@ def plan() -> list[Stage]:
         raise SystemExit("webcam_reals is a deepfake setting (the liveness task trains on them)")
     if task == "deepfake" and hold_out_fold and not webcam_reals:
         raise SystemExit("a deepfake run holds a fold of the webcam_reals out: give --webcam_reals=1")
+    if task != "liveness" and grey_input:
+        raise SystemExit("grey_input is a liveness setting")
     if task != "liveness" and minifasnet_weight:
         raise SystemExit("minifasnet_weight is a liveness setting")
     if not 0.0 <= minifasnet_weight < 1.0:
@@ -590,7 +596,7 @@ def plan() -> list[Stage]:
     name += f"-extra{extra_bona_fide}" * (extra_bona_fide != 0.5)
     name += f"-fusedtraining{minifasnet_weight}" * fusion_training
     name += f"-synthetic{synthetic_attacks}" * (synthetic_attacks != 0.3)
-    name += f"-casts{colour_casts}" * bool(colour_casts)
+    name += f"-casts{colour_casts}" * bool(colour_casts) + "-grey" * grey_input
     name += f"-mask{mask_weight}" * bool(mask_weight) + f"-init-{Path(init).stem}" * bool(init)
     stages = [Stage(name, seed, 1, steps, lr, pairs)]
     if finetune_steps:
@@ -707,7 +713,7 @@ def main() -> None:
     started = time.time()
     if task == "liveness":
         batches, filename = LivenessBatches(rng), LIVENESS_FILE
-        build_model = functools.partial(liveness_model, view_dropout)
+        build_model = functools.partial(liveness_model, view_dropout, grey_input)
     elif task == "deepfake":
         batches, filename = DeepfakeBatches(rng), DEEPFAKE_FILE
         build_model = functools.partial(deepfake_model, mask_tap if mask_weight else -1, backbone)
@@ -773,6 +779,7 @@ def main() -> None:
         "fusion_training": fusion_training,
         "synthetic_attacks": synthetic_attacks,
         "colour_casts": colour_casts,
+        "grey_input": grey_input,
         "backbone": backbone,
         "frozen_blocks": frozen_blocks,
         "wall_seconds": round(time.time() - started),
