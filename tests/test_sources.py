@@ -141,6 +141,22 @@ def test_a_missing_snapshot_says_how_to_fetch_it(tmp_path: Path, monkeypatch) ->
         sources.build("liveness", tmp_path, tmp_path / "out")
 
 
+def evaluate_loso(task: str, tmp_path: Path, loso: Path) -> subprocess.CompletedProcess:
+    """`training.evaluate TASK --loso` over tmp_path's data/ and sources/, reports to tmp_path."""
+    env = {**os.environ, "FACECHECK_DATA": str(tmp_path / "data")}
+    env["FACECHECK_SOURCES"] = str(tmp_path / "sources")
+    result = subprocess.run(
+        [sys.executable, "-m", "training.evaluate", task, "--loso", str(loso), "--out", str(tmp_path)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
 @pytest.mark.skipif(not (DATA_ROOT / "liveness" / "manifest.csv").exists(), reason="developer data not found")
 def test_leave_one_source_out_scores_each_source_with_its_fold_model(tmp_path: Path) -> None:
     """Two sources in two folds, each fold's model a copy of the shipped file with its own
@@ -169,20 +185,7 @@ def test_leave_one_source_out_scores_each_source_with_its_fold_model(tmp_path: P
     for fold in (1, 2, 7):
         (loso / f"fold{fold}").mkdir(parents=True)
         shutil.copy(PROJECT_ROOT / "models" / LIVENESS_FILE, loso / f"fold{fold}" / LIVENESS_FILE)
-    env = {
-        **os.environ,
-        "FACECHECK_DATA": str(tmp_path / "data"),
-        "FACECHECK_SOURCES": str(tmp_path / "sources"),
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "training.evaluate", "liveness", "--loso", str(loso), "--out", str(tmp_path)],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = evaluate_loso("liveness", tmp_path, loso)
     report = json.loads((tmp_path / "liveness-loso-loso.json").read_text())
     assert {k: v["fold"] for k, v in report["per_source"].items()} == {"nuaa": 1, "webcam": 2, "newcam": 7}
     expected = score_locally("liveness", [fetched / s.path.name for s in picked[1::2]], loso / "fold2")[0]
@@ -234,20 +237,7 @@ def test_deepfake_loso_judges_each_camera_by_its_fold_model_at_that_models_thres
     median = float(np.median(cam3_scores))
     set_metadata(loso / "fold3" / DEEPFAKE_FILE, {"threshold": f"{median:.6f}"})
     (loso / "fold3" / "deepfake.train.json").write_text(json.dumps({"history": [{"val_auc": 0.5}]}))
-    env = {
-        **os.environ,
-        "FACECHECK_DATA": str(tmp_path / "data"),
-        "FACECHECK_SOURCES": str(tmp_path / "sources"),
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "training.evaluate", "deepfake", "--loso", str(loso), "--out", str(tmp_path)],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = evaluate_loso("deepfake", tmp_path, loso)
     report = json.loads((tmp_path / "deepfake-loso-loso.json").read_text())
     assert {k: v["fold"] for k, v in report["per_source"].items()} == {"cam2": 2, "cam3": 3}
     assert report["folds"]["3"] == {"threshold": pytest.approx(median, abs=1e-6), "val_auc": 0.5}
@@ -290,12 +280,24 @@ def test_print_runs_name_the_attack_frames_that_show_paper(tmp_path: Path, monke
     }
 
 
+def run_without_sources(command: list[str], tmp_path: Path) -> None:
+    """`python -m COMMAND` on the shared set alone (no fetched sources): its one fold, NUAA."""
+    result = subprocess.run(
+        [sys.executable, "-m", *command],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "FACECHECK_SOURCES": str(tmp_path / "no-sources")},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
 @pytest.mark.skipif(not (DATA_ROOT / "liveness" / "manifest.csv").exists(), reason="developer data not found")
 def test_loso_command_trains_a_model_per_fold_and_ships_with_the_pooled_threshold(tmp_path: Path) -> None:
     """The whole command on the shared set alone (its one fold, NUAA), a few steps each: the
     fold model, the report scoring NUAA with it, and a shipped file carrying that report's
     threshold and a copy of the report."""
-    env = {**os.environ, "FACECHECK_SOURCES": str(tmp_path / "no-sources")}
     smoke = [
         "--steps=2",
         "--limit=24",
@@ -305,15 +307,7 @@ def test_loso_command_trains_a_model_per_fold_and_ships_with_the_pooled_threshol
     ]
     command = ["training.loso", "smoke", "--ship", "--bpcer=0.1", f"--loso_dir={tmp_path / 'loso'}"]
     command += [f"--out={tmp_path / 'models'}", f"--reports={tmp_path / 'reports'}", *smoke]
-    result = subprocess.run(
-        [sys.executable, "-m", *command],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run_without_sources(command, tmp_path)
     assert (tmp_path / "loso" / "smoke" / "fold1" / LIVENESS_FILE).exists()
     report = json.loads((tmp_path / "reports" / "liveness-loso-smoke.json").read_text())
     assert set(report["per_source"]) == {"nuaa"} and report["per_source"]["nuaa"]["fold"] == 1
@@ -330,19 +324,10 @@ def test_deepfake_loso_command_holds_each_folds_webcams_out_and_ships_with_all(t
     """The deepfake recipe's command on the shared set alone (its one fold, NUAA), each model
     the shipped file with its last layer refitted on a few draws: a fold model without NUAA's
     frames among its real faces, the report judging NUAA with it, then a file with them."""
-    env = {**os.environ, "FACECHECK_SOURCES": str(tmp_path / "no-sources")}
     command = ["training.loso", "smoke", "--task=deepfake", "--ship", f"--loso_dir={tmp_path / 'loso'}"]
     command += [f"--out={tmp_path / 'models'}", f"--reports={tmp_path / 'reports'}"]
     command += [f"--init={PROJECT_ROOT / 'models' / DEEPFAKE_FILE}", "--head_only=16", "--limit=24"]
-    result = subprocess.run(
-        [sys.executable, "-m", *command],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run_without_sources(command, tmp_path)
     fold_summary = json.loads((tmp_path / "loso" / "smoke" / "fold1" / "deepfake.train.json").read_text())
     assert fold_summary["webcam_reals"] and fold_summary["hold_out_fold"] == 1
     report = json.loads((tmp_path / "reports" / "deepfake-loso-smoke.json").read_text())
