@@ -68,7 +68,7 @@ def train_each(task: str, runs: Path, held_out: dict[str, str], settings: list[s
 def main() -> None:
     parser = base_parser(__doc__, "loso", LOSO_DIR)
     parser.add_argument(
-        "--ship", action="store_true", help="then train on every fold, with the pooled threshold"
+        "--ship", action="store_true", help="then train on every fold (liveness: with the pooled threshold)"
     )
     parser.add_argument("--task", choices=["liveness", "deepfake"], default="liveness")
     parser.add_argument("--bpcer", default="0.05", help="pooled held-out bona fide rejected at the threshold")

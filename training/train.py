@@ -219,7 +219,8 @@ def split_samples(
     dataset: str, split: str, rng: np.random.Generator, keep: Callable[[Sample], bool] = lambda s: True
 ) -> list[Sample]:
     """A dataset's `split` samples that `keep` accepts; at most `limit` of them (smoke runs).
-    The liveness set includes the fetched sources when `sources` is on."""
+    The liveness set includes the fetched sources when `sources` is on (deepfake: with
+    `webcam_reals`)."""
     with_sources = sources and (task == "liveness" or webcam_reals)
     pool = liveness_samples(with_sources) if dataset == "liveness" else read_manifest(dataset_dir(dataset))
     samples = [s for s in pool if s.split == split and keep(s)]
