@@ -71,10 +71,13 @@ def test_train_command_smoke(task: str, size: int, tmp_path: Path) -> None:
     assert summary["backbone"] == ("lite2" if task == "deepfake" else "lite0")
 
 
-def test_interrupted_run_resumes_to_the_same_model(tmp_path: Path) -> None:
+@pytest.mark.parametrize("averaging", [[], ["--ema_decay=0.5"]], ids=["last_weights", "ema"])
+def test_interrupted_run_resumes_to_the_same_model(averaging: list[str], tmp_path: Path) -> None:
     """A run split in two sittings (--stop_after, then --resume=1) ends where one
-    uninterrupted run ends: same validation history, same threshold, same scores."""
+    uninterrupted run ends: same validation history, same threshold, same scores; with
+    --ema_decay, the moving average is carried over too."""
     common = ["training.train", "liveness", "--steps=4", "--limit=24", "--eval_every=2", "--batch_size=4"]
+    common += averaging
     whole = json.loads(
         run(*common, f"--out={tmp_path / 'whole'}", f"--checkpoint_dir={tmp_path / 'ck1'}").splitlines()[-1]
     )
@@ -92,6 +95,31 @@ def test_interrupted_run_resumes_to_the_same_model(tmp_path: Path) -> None:
     a = FaceModel(tmp_path / "whole" / "liveness.onnx")(crops)
     b = FaceModel(tmp_path / "split" / "liveness.onnx")(crops)
     assert np.allclose(a, b, atol=1e-5)
+
+
+def test_ema_run_exports_the_moving_average_not_the_last_weights(tmp_path: Path) -> None:
+    """With --ema_decay the file holds the averaged network: torch's averaged weights from the
+    run's checkpoint reproduce its scores, and the last step's weights do not."""
+    common = ["training.train", "liveness", "--steps=3", "--limit=24", "--eval_every=3", "--batch_size=4"]
+    run(
+        *common,
+        "--ema_decay=0.5",
+        "--minifasnet_weight=0",
+        f"--out={tmp_path}",
+        f"--checkpoint_dir={tmp_path / 'ck'}",
+    )
+    state = torch.load(next((tmp_path / "ck").glob("*-ema0.5*.pt")), weights_only=False)
+    crops = np.random.default_rng(0).integers(0, 256, (4, 224, 224, 3), dtype=np.uint8)
+    exported = FaceModel(tmp_path / "liveness.onnx")(crops)
+    scores = {}
+    for key, weights in (("last", state["model"]), ("averaged", state["averaged"])):
+        model = liveness_model()
+        prefix = "module." if key == "averaged" else ""
+        model.load_state_dict({k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)})
+        with torch.no_grad():
+            scores[key] = torch.sigmoid(model.eval()(torch.from_numpy(crops))).numpy()
+    assert np.allclose(scores["averaged"], exported, atol=1e-4)
+    assert np.abs(scores["last"] - exported).max() > 1e-3
 
 
 def test_deepfake_training_reads_other_cameras_but_not_the_held_out_ones() -> None:

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 import torch
 from torch.nn import functional as F
+from torch.optim import swa_utils
 
 from facecheck.models import DEEPFAKE_FILE, LIVENESS_FILE, FaceModel
 from facecheck.preprocess import CropSpec
@@ -136,6 +137,11 @@ synthetic_share = 0.2
 # run's mix, capture augmentation), run the frozen network over them once and fit only its last
 # linear layer (L2-regularised logistic regression, HEAD_L2); no steps are taken
 head_only = 0
+# >0: the model trained is an exponential moving average of the weights (and batch-norm
+# statistics) over the steps, with this decay per step, rather than the last step's weights:
+# flatter minima, which generalise better to unseen domains (SWAD, Cha et al. 2021). Tried at
+# 0.995 for liveness: no change beyond noise (models/liveness.md)
+ema_decay = 0.0
 # an exported .onnx file of this task to start from instead of ImageNet (its batch norm
 # statistics are folded away, so every batch norm stays as loaded: export.load_onnx_weights)
 init = ""
@@ -491,7 +497,9 @@ def set_frozen(model: torch.nn.Module, n_blocks: int) -> list[torch.nn.Module]:
     return frozen
 
 
-def save_checkpoint(path: Path, next_step: int, history: list[dict], model, optimizer, schedule, rng) -> None:
+def save_checkpoint(
+    path: Path, next_step: int, history: list[dict], model, optimizer, schedule, rng, averaged=None
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
         "next_step": next_step,
@@ -501,14 +509,17 @@ def save_checkpoint(path: Path, next_step: int, history: list[dict], model, opti
         "schedule": schedule.state_dict(),
         "numpy_rng": rng.bit_generator.state,
         "torch_rng": torch.get_rng_state(),
+        "averaged": averaged.state_dict() if averaged is not None else None,
     }
     torch.save(state, path.with_suffix(".tmp"))
     path.with_suffix(".tmp").replace(path)  # never leave a half-written checkpoint
 
 
-def load_checkpoint(path: Path, model, optimizer, schedule, rng) -> tuple[int, list[dict]]:
+def load_checkpoint(path: Path, model, optimizer, schedule, rng, averaged=None) -> tuple[int, list[dict]]:
     state = torch.load(path, weights_only=False)
     model.load_state_dict(state["model"])
+    if averaged is not None:
+        averaged.load_state_dict(state["averaged"])
     optimizer.load_state_dict(state["optimizer"])
     schedule.load_state_dict(state["schedule"])
     rng.bit_generator.state = state["numpy_rng"]
@@ -598,6 +609,7 @@ def plan() -> list[Stage]:
     name += f"-fusedtraining{minifasnet_weight}" * fusion_training
     name += f"-synthetic{synthetic_attacks}" * (synthetic_attacks != 0.3)
     name += f"-casts{colour_casts}" * bool(colour_casts) + "-grey" * grey_input
+    name += f"-ema{ema_decay}" * bool(ema_decay)
     name += f"-mask{mask_weight}" * bool(mask_weight) + f"-init-{Path(init).stem}" * bool(init)
     stages = [Stage(name, seed, 1, steps, lr, pairs)]
     if finetune_steps:
@@ -661,6 +673,11 @@ def run_stage(
         load_onnx_weights(model, Path(init))
     if init:  # the loaded batch norms are identities plus a bias: keep them as they are
         frozen += [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    averaged = None
+    if ema_decay:
+        averaged = swa_utils.AveragedModel(
+            model, multi_avg_fn=swa_utils.get_ema_multi_avg_fn(ema_decay), use_buffers=True
+        )
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=stage.lr, weight_decay=weight_decay)
     total = stage.last - stage.first + 1
@@ -668,7 +685,7 @@ def run_stage(
     checkpoint = Path(checkpoint_dir) / f"{stage.name}.pt"
     first_step = stage.first
     if resume and checkpoint.exists():
-        first_step, history = load_checkpoint(checkpoint, model, optimizer, schedule, batches.rng)
+        first_step, history = load_checkpoint(checkpoint, model, optimizer, schedule, batches.rng, averaged)
         print(f"resumed from {checkpoint} at step {first_step}", flush=True)
     for step in range(first_step, stage.last + 1):
         model.train()
@@ -692,18 +709,20 @@ def run_stage(
         loss.backward()
         optimizer.step()
         schedule.step()
+        if averaged is not None:
+            averaged.update_parameters(model)
         if step % 50 == 0:
             print(f"step {step}/{stage.last} loss {loss.item():.4f} {time.time() - started:.0f}s", flush=True)
         if step % eval_every == 0 or step == stage.last:
-            auc = roc_auc(predict(model, val_x), val_y)
+            auc = roc_auc(predict(model if averaged is None else averaged.module, val_x), val_y)
             history.append({"step": step, "val_auc": auc})
             print(f"step {step} val AUC {auc:.4f}", flush=True)
         if step % eval_every == 0 or step in (stage.last, stop_after):
-            save_checkpoint(checkpoint, step + 1, history, model, optimizer, schedule, batches.rng)
+            save_checkpoint(checkpoint, step + 1, history, model, optimizer, schedule, batches.rng, averaged)
         if step == stop_after:
             print(f"stopped after step {step}; continue with --resume=1", flush=True)
             return None
-    return model, history
+    return (model if averaged is None else averaged.module), history
 
 
 def main() -> None:
@@ -778,6 +797,7 @@ def main() -> None:
         "loso_report": loso_report,
         "minifasnet_weight": minifasnet_weight,
         "fusion_training": fusion_training,
+        "ema_decay": ema_decay,
         "synthetic_attacks": synthetic_attacks,
         "colour_casts": colour_casts,
         "grey_input": grey_input,
