@@ -21,7 +21,13 @@ from training.data import DATA_ROOT, MASK_SIZE, SHARED_LIVENESS_FOLDS, Sample, _
 from training.evaluate import cut_out_scenes, liveness_report, roc_auc, score_locally
 from training.export import load_onnx_weights
 from training.model import deepfake_model, imagenet_state, liveness_model
-from training.train import DEEPFAKE_HELD_OUT_CAMERAS, deepfake_crop, is_other_camera, split_samples
+from training.train import (
+    DEEPFAKE_HELD_OUT_CAMERAS,
+    deepfake_crop,
+    is_other_camera,
+    saturation_balanced_weights,
+    split_samples,
+)
 
 
 def run(*args: str, timeout: int = 600) -> str:
@@ -120,6 +126,26 @@ def test_ema_run_exports_the_moving_average_not_the_last_weights(tmp_path: Path)
             scores[key] = torch.sigmoid(model.eval()(torch.from_numpy(crops))).numpy()
     assert np.allclose(scores["averaged"], exported, atol=1e-4)
     assert np.abs(scores["last"] - exported).max() > 1e-3
+
+
+def test_saturation_balance_draws_both_classes_of_a_source_alike() -> None:
+    """--saturation_balance: where a source's attacks are saturated and its live frames are
+    not, the weights bring the two classes' saturation spreads together, each class keeps its
+    number of draws, and a source of one class is drawn as before."""
+    rng = np.random.default_rng(0)
+    live_sat, attack_sat, lone = rng.uniform(0, 120, 200), rng.uniform(60, 180, 300), rng.uniform(0, 255, 50)
+    sources = np.array(["a"] * 500 + ["b"] * 50)
+    live = np.array([True] * 200 + [False] * 300 + [True] * 50)
+    saturation = np.concatenate([live_sat, attack_sat, lone])
+    weights = saturation_balanced_weights(sources, live, saturation)
+    is_live, is_attack = live & (sources == "a"), ~live & (sources == "a")
+    assert weights[is_live].sum() == pytest.approx(200) and weights[is_attack].sum() == pytest.approx(300)
+    assert np.all(weights[sources == "b"] == 1.0)
+    gap_before = attack_sat.mean() - live_sat.mean()
+    gap_after = np.average(attack_sat, weights=weights[is_attack]) - np.average(
+        live_sat, weights=weights[is_live]
+    )
+    assert gap_after < 0.5 * gap_before
 
 
 def test_deepfake_training_reads_other_cameras_but_not_the_held_out_ones() -> None:

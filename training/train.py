@@ -94,6 +94,11 @@ synthetic_attacks = 0.3
 # liveness (TASK_DEFAULTS): share of samples of every class given a strong colour cast
 # (augment.colour_cast), so that a red room's light carries no label
 colour_casts = 0.0
+# liveness: each source's live and attack frames are drawn so that both classes have the same
+# spread of colour saturation (SATURATION_BINS of the crops' mean HSV saturation): in the
+# training sources saturated frames are mostly attacks, which taught our model to reject red
+# rooms. Tried on fold 6: no better on the red rooms' source (models/liveness.md)
+saturation_balance = False
 # liveness: our model sees luminance only (inside its graph, so serving needs no change): red
 # rooms' live frames scored low because saturated colour marks attacks in the training sources
 # (models/liveness.md); MiniFASNet keeps the colour
@@ -180,6 +185,8 @@ DEEPFAKE_CROP_SCALE = 1.3
 # refuses: calibrate_threshold, models/liveness.md)
 LIVENESS_TARGET_BPCER = 0.05
 LIVENESS_CALIBRATION_SOURCES = ("nuaa",)
+SATURATION_BINS = 4  # saturation_balance: quantile bins of the pooled crops' mean saturation
+MAX_DRAW_WEIGHT = 5.0  # saturation_balance: no frame drawn more than this many times as often
 # what a deepfake training sample is: a real face, a real fake of each kind, or a
 # self-blended image made from a real face (face swaps are the hard, common case)
 # (a real fake's share is its kind's; a synthetic family's its name in training.families)
@@ -267,6 +274,30 @@ def minifasnet_logits(fc: FaceCrops) -> np.ndarray:
 # ---- liveness -----------------------------------------------------------------------------
 
 
+def mean_saturation(crops: np.ndarray) -> np.ndarray:
+    """Each uint8 BGR crop's mean HSV saturation (0-255)."""
+    return np.array([cv2.cvtColor(c, cv2.COLOR_BGR2HSV)[..., 1].mean() for c in crops], np.float32)
+
+
+def saturation_balanced_weights(sources: np.ndarray, live: np.ndarray, saturation: np.ndarray) -> np.ndarray:
+    """Draw weights under which each source's live and attack frames spread alike over the
+    saturation bins (the mean of the two classes' spreads), each class of a source keeping
+    its number of draws; a source with one class keeps weight 1."""
+    edges = np.quantile(saturation, np.linspace(0, 1, SATURATION_BINS + 1)[1:-1])
+    bins = np.digitize(saturation, edges)
+    weights = np.ones(len(sources))
+    for source in np.unique(sources):
+        members = [(sources == source) & (live == is_live) for is_live in (True, False)]
+        if not all(m.any() for m in members):
+            continue
+        spreads = [np.bincount(bins[m], minlength=SATURATION_BINS) / m.sum() for m in members]
+        target = (spreads[0] + spreads[1]) / 2
+        for m, spread in zip(members, spreads, strict=True):
+            w = np.minimum(target[bins[m]] / spread[bins[m]], MAX_DRAW_WEIGHT)
+            weights[m] = w * m.sum() / w.sum()
+    return weights
+
+
 class LivenessBatches:
     """Half bona fide (liveness live frames and deepfake-set real faces, equally), half
     attacks (real print/replay crops, and print/replay synthesised from bona fide)."""
@@ -286,13 +317,29 @@ class LivenessBatches:
             live_set, LIVENESS_CROP, lambda s: s.source in trained and s.label == "attack", offsets
         )
         print(f"liveness train: {len(self.live.crops)} live and {len(self.attacks.crops)} attack faces")
+        self.draw: dict[int, np.ndarray] = {}  # id(pool) -> its frames' draw probabilities
+        if saturation_balance:
+            kept = [s.source in trained for s in live_set.samples]
+            samples = [s for s, k in zip(live_set.samples, kept, strict=True) if k]
+            weights = saturation_balanced_weights(
+                np.array([s.source for s in samples]),
+                np.array([s.label == "live" for s in samples]),
+                mean_saturation(live_set.crops[LIVENESS_CROP][np.array(kept)]),
+            )
+            for pool, label in ((self.live, "live"), (self.attacks, "attack")):
+                w = weights[[s.label == label for s in samples]]
+                self.draw[id(pool)] = w / w.sum()
         self.min_context = Settings().liveness_min_context  # the default the service ships with
         self.rng = rng
+
+    def _index(self, pool: Pool) -> int:
+        p = self.draw.get(id(pool))
+        return int(self.rng.integers(len(pool.crops)) if p is None else self.rng.choice(len(p), p=p))
 
     def _bona_fide(self) -> tuple[np.ndarray, float]:
         """A bona fide crop and MiniFASNet's logit on its frame."""
         pool = self.extra if self.rng.random() >= 1 - extra_bona_fide else self.live
-        i = self.rng.integers(len(pool.crops))
+        i = self._index(pool)
         assert pool.offsets is not None
         return pool.crops[i], float(pool.offsets[i])
 
@@ -302,7 +349,7 @@ class LivenessBatches:
         if r < 0.5:
             (crop, offset), label = self._bona_fide(), 1.0
         elif r < 1 - synthetic_attacks and len(self.attacks.crops):
-            i = rng.integers(len(self.attacks.crops))
+            i = self._index(self.attacks)
             assert self.attacks.offsets is not None
             crop, label, offset = self.attacks.crops[i], 0.0, float(self.attacks.offsets[i])
         else:  # MiniFASNet never sees a synthesised attack: no offset
@@ -609,7 +656,7 @@ def plan() -> list[Stage]:
     name += f"-fusedtraining{minifasnet_weight}" * fusion_training
     name += f"-synthetic{synthetic_attacks}" * (synthetic_attacks != 0.3)
     name += f"-casts{colour_casts}" * bool(colour_casts) + "-grey" * grey_input
-    name += f"-ema{ema_decay}" * bool(ema_decay)
+    name += f"-ema{ema_decay}" * bool(ema_decay) + "-satbalance" * saturation_balance
     name += f"-mask{mask_weight}" * bool(mask_weight) + f"-init-{Path(init).stem}" * bool(init)
     stages = [Stage(name, seed, 1, steps, lr, pairs)]
     if finetune_steps:
@@ -801,6 +848,7 @@ def main() -> None:
         "synthetic_attacks": synthetic_attacks,
         "colour_casts": colour_casts,
         "grey_input": grey_input,
+        "saturation_balance": saturation_balance,
         "backbone": backbone,
         "frozen_blocks": frozen_blocks,
         "wall_seconds": round(time.time() - started),
