@@ -196,6 +196,11 @@ def test_webcam_reals_join_the_deepfake_real_faces_except_the_held_out_fold(monk
         (["liveness", "--webcam_reals=1"], "webcam_reals is a deepfake setting"),
         (["deepfake", "--hold_out_fold=2"], "give --webcam_reals=1"),
         (["liveness", "--backbone=lite2"], "Lite0"),
+        (["deepfake", "--saturation_balance=1"], "saturation_balance is a liveness setting"),
+        (
+            ["deepfake", "--ema_decay=0.9", "--head_only=10", "--init=models/deepfake.onnx"],
+            "head_only takes none",
+        ),
     ],
 )
 def test_settings_are_refused_where_they_mean_nothing(settings: list[str], message: str) -> None:

@@ -254,6 +254,7 @@ class Pool:
     crops: np.ndarray
     marks: np.ndarray | None = None
     offsets: np.ndarray | None = None  # fusion_training: MiniFASNet's logit per crop
+    draw: np.ndarray | None = None  # saturation_balance: each crop's draw probability
 
 
 def _pool(fc: FaceCrops, spec: CropSpec, keep, offsets: np.ndarray | None = None) -> Pool:
@@ -317,7 +318,6 @@ class LivenessBatches:
             live_set, LIVENESS_CROP, lambda s: s.source in trained and s.label == "attack", offsets
         )
         print(f"liveness train: {len(self.live.crops)} live and {len(self.attacks.crops)} attack faces")
-        self.draw: dict[int, np.ndarray] = {}  # id(pool) -> its frames' draw probabilities
         if saturation_balance:
             kept = [s.source in trained for s in live_set.samples]
             samples = [s for s, k in zip(live_set.samples, kept, strict=True) if k]
@@ -328,13 +328,14 @@ class LivenessBatches:
             )
             for pool, label in ((self.live, "live"), (self.attacks, "attack")):
                 w = weights[[s.label == label for s in samples]]
-                self.draw[id(pool)] = w / w.sum()
+                pool.draw = w / w.sum()
         self.min_context = Settings().liveness_min_context  # the default the service ships with
         self.rng = rng
 
     def _index(self, pool: Pool) -> int:
-        p = self.draw.get(id(pool))
-        return int(self.rng.integers(len(pool.crops)) if p is None else self.rng.choice(len(p), p=p))
+        if pool.draw is None:
+            return int(self.rng.integers(len(pool.crops)))
+        return int(self.rng.choice(len(pool.draw), p=pool.draw))
 
     def _bona_fide(self) -> tuple[np.ndarray, float]:
         """A bona fide crop and MiniFASNet's logit on its frame."""
@@ -621,6 +622,10 @@ def plan() -> list[Stage]:
         raise SystemExit("a deepfake run holds a fold of the webcam_reals out: give --webcam_reals=1")
     if task != "liveness" and grey_input:
         raise SystemExit("grey_input is a liveness setting")
+    if task != "liveness" and saturation_balance:
+        raise SystemExit("saturation_balance is a liveness setting")
+    if ema_decay and head_only:
+        raise SystemExit("ema_decay averages over steps, and head_only takes none")
     if task != "liveness" and minifasnet_weight:
         raise SystemExit("minifasnet_weight is a liveness setting")
     if not 0.0 <= minifasnet_weight < 1.0:
