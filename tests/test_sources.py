@@ -453,3 +453,125 @@ def test_faces_only_keeps_the_images_with_a_face(tmp_path: Path, monkeypatch, li
     monkeypatch.setitem(sources.REPOSITORIES, "deepfake", (repo,))
     rows = sources.build("deepfake", tmp_path / "mirror", tmp_path / "out")
     assert [r["repo_path"] for r in rows] == ["ai/person.jpg"]
+
+
+def picture(seed: int, height: int = 220, width: int = 220) -> np.ndarray:
+    """A smooth picture, bright enough to stand out of a dark figure, unlike any other seed's."""
+    coarse = np.random.default_rng(seed).integers(40, 256, (3, 4, 3), np.uint8)
+    return cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def figure(pictures: list[list[np.ndarray]]) -> np.ndarray:
+    """Pictures set in rows on a black ground, a white caption above each, as plotting tools
+    draw them."""
+    height = 40 + max(p.shape[0] for row in pictures for p in row) + 40
+    width = 30 + sum(p.shape[1] + 30 for p in pictures[0])
+    out = np.zeros((height * len(pictures), width, 3), np.uint8)
+    for r, row in enumerate(pictures):
+        left = 30
+        for p in row:
+            top = r * height + 40
+            cv2.putText(
+                out, "SDXL_image_0001.jpg", (left, top - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255,) * 3
+            )
+            out[top : top + p.shape[0], left : left + p.shape[1]] = p
+            left += p.shape[1] + 30
+    return out
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    return cv2.imencode(".png", image)[1].tobytes()
+
+
+def test_tiles_are_a_figures_pictures_each_kept_once(tmp_path: Path, monkeypatch) -> None:
+    """unpack="tiles": each picture of a figure is cut out exactly, without its caption; a
+    sliver narrower than the others is not a picture; a picture shown in two figures is kept
+    once."""
+    first = [[picture(1), picture(2), picture(3)], [picture(4), picture(5), picture(6, width=90)]]
+    second = [[picture(1), picture(7)]]
+    make_repository(
+        tmp_path / "mirror",
+        {"figures/a.png": png_bytes(figure(first)), "figures/b.png": png_bytes(figure(second))},
+    )
+    repo = Repository(
+        "owner/name",
+        "demo",
+        None,
+        classes=(("figures/", "fake", "diffusion", "some_t2i"),),
+        unpack="tiles",
+    )
+    monkeypatch.setitem(sources.REPOSITORIES, "deepfake", (repo,))
+    rows = sources.build("deepfake", tmp_path / "mirror", tmp_path / "out")
+    kept = {r["repo_path"]: cv2.imread(str(tmp_path / "out" / r["path"])) for r in rows}
+    expected = {
+        "figures/a.png#r0c0": picture(1),
+        "figures/a.png#r0c1": picture(2),
+        "figures/a.png#r0c2": picture(3),
+        "figures/a.png#r1c0": picture(4),
+        "figures/a.png#r1c1": picture(5),
+        "figures/b.png#r0c1": picture(7),
+    }
+    assert sorted(kept) == sorted(expected)
+    for name, image in expected.items():
+        assert np.array_equal(kept[name], image), name
+    assert {(r["label"], r["kind"], r["family"]) for r in rows} == {("fake", "diffusion", "some_t2i")}
+
+
+def side_by_side_video(path: Path, swapped: bool, frames: int = 40) -> None:
+    """A video whose frames show a picture left and, right, the same picture with its middle
+    replaced (swapped), or another picture altogether (not swapped)."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 120))
+    for t in range(frames):
+        left = picture(100 + t // 4, 120, 160)
+        right = left.copy() if swapped else picture(500 + t // 4, 120, 160)
+        right[40:80, 50:110] = 255 - right[40:80, 50:110]
+        writer.write(np.hstack([left, right]))
+    writer.release()
+
+
+def test_side_by_side_videos_give_real_left_halves_and_fake_right_ones(tmp_path: Path, monkeypatch) -> None:
+    """unpack="side_by_side": each frame read gives its left half as a real face and its right
+    half in the file's class; a video whose halves are two different pictures is not read as
+    one; a file the snapshot lacks (over the fetch size limit) is left out, the rest built."""
+    work = tmp_path / "videos"
+    work.mkdir()
+    side_by_side_video(work / "a.mp4", swapped=True)
+    side_by_side_video(work / "b.mp4", swapped=False)
+    (work / "c.mp4").write_bytes(b"a large video")
+    make_repository(
+        tmp_path / "mirror",
+        {f"demo/{name}": (work / name).read_bytes() for name in ("a.mp4", "b.mp4", "c.mp4")},
+    )
+    git_dir = tmp_path / "mirror" / "owner+name" / "repo"
+    missing = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "rev-parse", "HEAD:demo/c.mp4"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    (git_dir / "objects" / missing[:2] / missing[2:]).unlink()
+    repo = Repository(
+        "owner/name",
+        "demo",
+        None,
+        classes=(("demo/", "fake", "faceswap", "live_swap"),),
+        group_by=r"([^/]+)\.mp4$",
+        unpack="side_by_side",
+    )
+    monkeypatch.setitem(sources.REPOSITORIES, "deepfake", (repo,))
+    rows = sources.build("deepfake", tmp_path / "mirror", tmp_path / "out")
+    assert rows and {r["group"] for r in rows} == {"demo:a"}
+    assert {r["repo_path"].split("#")[0] for r in rows} == {"demo/a.mp4"}
+    real = [r for r in rows if r["repo_path"].endswith("-real")]
+    fake = [r for r in rows if r["repo_path"].endswith("-fake")]
+    # 12 frames read (FRAMES_PER_VIDEO), 10 pictures: two pairs of them show one picture twice
+    assert len(real) == len(fake) == 10
+    assert {(r["label"], r["kind"], r["family"]) for r in real} == {("real", "real", "real")}
+    assert {(r["label"], r["kind"], r["family"]) for r in fake} == {("fake", "faceswap", "live_swap")}
+    for r in real + fake:
+        t = int(r["repo_path"].split("#t")[1].split("-")[0])
+        half = cv2.imread(str(tmp_path / "out" / r["path"])).astype(float)
+        shown = picture(100 + t // 4, 120, 160).astype(float)
+        assert half.shape == shown.shape
+        middle = np.abs(half[40:80, 50:110] - shown[40:80, 50:110]).mean()
+        assert (middle < 20) == (r in real), (r["repo_path"], middle)  # only the right half was changed

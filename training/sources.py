@@ -20,6 +20,7 @@ import argparse
 import csv
 import re
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ import numpy as np
 from training.data import MIRROR_ROOT, SOURCES_ROOT
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".avi")
 NO_LICENCE = "none stated (all rights reserved by default): internal research use only"
 THUMB_SIZE = (32, 24)  # frames are compared as grey thumbnails of this size
 NEAR_DUPLICATE_GREY = 4.0  # mean absolute grey-level difference below which two frames are one
@@ -38,6 +40,19 @@ RECENT_FRAMES = 8  # a frame is compared with this many frames kept before it (s
 # at a confidence above the service's (0.6 finds faces in spices, dogs and sketches)
 MIN_FACE_PIXELS = 64
 FACES_ONLY_CONFIDENCE = 0.75
+# Repository.unpack = "tiles": a figure's pictures stand on a dark ground; a row or column of
+# pixels belongs to a picture where more than TILE_INK of it is brighter than TILE_DARK, and a
+# picture is kept where it is at least MIN_TILE_PIXELS and within TILE_WIDTH_SPREAD of the
+# figure's median width (a picture cut in two by one of its own black columns is left out)
+TILE_DARK = 12
+TILE_INK = 0.5
+MIN_TILE_PIXELS = 200
+TILE_WIDTH_SPREAD = 0.1
+# Repository.unpack = "side_by_side": frames read evenly from each video, away from its ends; a
+# video is one where the two halves show the same frame: the median over those frames of the
+# halves' mean absolute grey difference (as thumbnails) is at most SIDE_BY_SIDE_MAX_GREY
+FRAMES_PER_VIDEO = 12
+SIDE_BY_SIDE_MAX_GREY = 12.0
 NEW_CAMERAS_FOLD = 7  # training.data: the liveness sources that only test (Repository.split)
 MANIFEST_COLUMNS = (
     "path",
@@ -90,6 +105,11 @@ class Repository:
     # keep only images in which the detector finds a face of MIN_FACE_PIXELS or more (galleries
     # of mixed scenes, where most images hold no face the crop path could use)
     faces_only: bool = False
+    # how one file holds several images (unpack): "" one image; "tiles" a figure of pictures in
+    # a grid (figure_tiles), each of the file's class; "side_by_side" a video whose frames show
+    # a real frame on the left and the same frame made fake on the right (side_by_side_frames):
+    # the left half is a real face, the right one takes the file's class
+    unpack: str = ""
 
     def class_of(self, path: str) -> tuple[str, str, str] | None:
         for prefix, label, kind, family in self.classes:
@@ -263,6 +283,37 @@ DEEPFAKE_REPOSITORIES = (
         group_by=r"/(suaresito)/",
         faces_only=True,
     ),
+    # DeepFaceLive's demo videos (doc/celebs): each frame shows a streamer's or a film's real
+    # frame on the left and the same frame with the face swapped by one of its public face
+    # models (DeepFaceLab-trained) on the right; two videos are over the fetch size limit and
+    # two hold one picture, not two (left out by side_by_side_frames). Some frames carry stream
+    # overlays. One group per video.
+    Repository(
+        "iperov/DeepFaceLive",
+        "deepfacelive",
+        None,
+        commit="fc7b787bda2b8c186e142c52857458eea3a935ed",
+        licence="GPL-3.0 (LICENSE); the repository's own demo videos",
+        max_per_kind=600,
+        classes=(("doc/celebs/", "fake", "faceswap", "deepfacelive"),),
+        group_by=r"([^/]+)\.mp4$",
+        unpack="side_by_side",
+    ),
+    # SFHQ-T2I's README figures: photoreal portraits of FLUX.1 (pro, dev, schnell), SDXL and a
+    # few DALL-E 3 (each picture's caption names its file, e.g. SDXL_image_0013504.jpg), cut out
+    # of JPEG figures at 255-880 px, so resized and compressed once more than a generator's
+    # output; the same picture stands in several figures (kept once). No real faces.
+    Repository(
+        "SelfishGene/SFHQ-T2I-dataset",
+        "sfhq_t2i",
+        None,
+        commit="a8064474a09cbcec27a498f5bf51ad08298ba47c",
+        licence="MIT (LICENSE.txt)",
+        max_per_kind=600,
+        classes=(("figures/", "fake", "diffusion", "flux_sdxl_dalle3"),),
+        exclude=("figures/model_distribution.jpg", "figures/prompt_lengths_distribution.jpg"),
+        unpack="tiles",
+    ),
 )
 REPOSITORIES = {"liveness": LIVENESS_REPOSITORIES, "deepfake": DEEPFAKE_REPOSITORIES}
 COLUMNS = {"liveness": MANIFEST_COLUMNS, "deepfake": DEEPFAKE_COLUMNS}
@@ -317,6 +368,91 @@ class BlobReader:
         self.proc.wait()
 
 
+@dataclass(frozen=True)
+class Piece:
+    """One image of an entry: the entry's file itself, or a part of it (Repository.unpack)."""
+
+    entry: Entry
+    where: str  # "" for the whole file, else which part: "r2c5" (tile), "t00120-real" (frame)
+    label: str
+    kind: str
+    family: str
+    data: bytes  # encoded: the file's own bytes, or a part of it as a lossless PNG
+
+    @property
+    def name(self) -> str:
+        return f"{self.entry.path}#{self.where}" if self.where else self.entry.path
+
+    @property
+    def file_name(self) -> str:
+        blob = self.entry.blob[:16]
+        return f"{blob}-{self.where}.png" if self.where else f"{blob}{Path(self.entry.path).suffix.lower()}"
+
+
+def spans(fraction: np.ndarray, above: float, min_length: int) -> list[tuple[int, int]]:
+    """[start, end) runs of at least min_length where `fraction` is above `above`."""
+    on = np.concatenate([[False], fraction > above, [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(on))
+    return [(a, b) for a, b in zip(edges[::2], edges[1::2], strict=True) if b - a >= min_length]
+
+
+def figure_tiles(figure: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """The pictures of a figure that sets them in rows on a dark ground, captions between
+    them: ("r<row>c<column>", picture), row by row."""
+    ink = figure.max(axis=2) > TILE_DARK
+    found = []
+    for row, (top, bottom) in enumerate(spans(ink.mean(axis=1), TILE_INK, MIN_TILE_PIXELS)):
+        columns = spans(ink[top:bottom].mean(axis=0), TILE_INK, MIN_TILE_PIXELS)
+        found += [(row, column, top, bottom, left, right) for column, (left, right) in enumerate(columns)]
+    if not found:
+        return []
+    width = float(np.median([right - left for *_, left, right in found]))
+    return [
+        (f"r{row}c{column}", figure[top:bottom, left:right])
+        for row, column, top, bottom, left, right in found
+        if abs(right - left - width) <= TILE_WIDTH_SPREAD * width
+    ]
+
+
+def side_by_side_frames(data: bytes, suffix: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """FRAMES_PER_VIDEO frames of a video as ("t<frame>", left half, right half); none where
+    its halves do not show the same frame."""
+    with tempfile.NamedTemporaryFile(suffix=suffix) as file:
+        file.write(data)
+        file.flush()
+        video = cv2.VideoCapture(file.name)
+        count = int(video.get(cv2.CAP_PROP_FRAME_COUNT))
+        frames = []
+        for index in np.linspace(0.05 * count, 0.95 * count, FRAMES_PER_VIDEO).astype(int):
+            video.set(cv2.CAP_PROP_POS_FRAMES, int(index))
+            ok, frame = video.read()
+            if ok:
+                half = frame.shape[1] // 2
+                frames.append((f"t{index:06d}", frame[:, :half], frame[:, half : 2 * half]))
+        video.release()
+    gaps = [np.abs(grey_thumbnail(left) - grey_thumbnail(right)).mean() for _, left, right in frames]
+    return frames if gaps and np.median(gaps) <= SIDE_BY_SIDE_MAX_GREY else []
+
+
+def png(image: np.ndarray) -> bytes:
+    return cv2.imencode(".png", image)[1].tobytes()
+
+
+def unpack(repo: Repository, entry: Entry, data: bytes) -> list[Piece]:
+    """The images an entry's file holds (Repository.unpack)."""
+    if repo.unpack == "tiles":
+        figure = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        tiles = figure_tiles(figure) if figure is not None else []
+        return [Piece(entry, where, entry.label, entry.kind, entry.family, png(t)) for where, t in tiles]
+    if repo.unpack == "side_by_side":
+        pieces = []
+        for where, real, fake in side_by_side_frames(data, Path(entry.path).suffix):
+            pieces.append(Piece(entry, f"{where}-real", "real", "real", "real", png(real)))
+            pieces.append(Piece(entry, f"{where}-fake", entry.label, entry.kind, entry.family, png(fake)))
+        return pieces
+    return [Piece(entry, "", entry.label, entry.kind, entry.family, data)]
+
+
 def label_from_yolo(text: bytes) -> str | None:
     first = text.split()
     if not first:
@@ -350,8 +486,9 @@ def list_entries(repo: Repository, gd: Path, blobs: BlobReader) -> Iterator[Entr
     folders = tuple(prefix for prefix, *_ in repo.classes) or repo.folders
     labels: dict[str, set[tuple[str, str, str]]] = {}
     first_path: dict[str, str] = {}
+    suffixes = VIDEO_SUFFIXES if repo.unpack == "side_by_side" else IMAGE_SUFFIXES
     for path, blob in sorted(files.items()):
-        if not path.lower().endswith(IMAGE_SUFFIXES) or not path.startswith(folders):
+        if not path.lower().endswith(suffixes) or not path.startswith(folders):
             continue
         if path.startswith(repo.exclude):
             continue
@@ -373,11 +510,14 @@ def list_entries(repo: Repository, gd: Path, blobs: BlobReader) -> Iterator[Entr
             yield Entry(repo, commit, path, blob, label, kind, family)
 
 
+def grey_thumbnail(image: np.ndarray) -> np.ndarray:
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    return cv2.resize(grey, THUMB_SIZE, interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
 def thumbnail(data: bytes) -> np.ndarray | None:
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
-    if image is None:
-        return None
-    return cv2.resize(image, THUMB_SIZE, interpolation=cv2.INTER_AREA).astype(np.float32)
+    return None if image is None else grey_thumbnail(image)
 
 
 def has_face(data: bytes) -> bool:
@@ -389,11 +529,12 @@ def has_face(data: bytes) -> bool:
     )
 
 
-def thin_frames(thumbs: list[np.ndarray]) -> list[int]:
-    """Indices of the frames kept: each differs from the RECENT_FRAMES kept before it."""
+def thin_frames(thumbs: list[np.ndarray], recent_frames: int | None = RECENT_FRAMES) -> list[int]:
+    """Indices of the frames kept: each differs from the `recent_frames` kept before it (None:
+    from every one kept before it)."""
     kept: list[int] = []
     for i, t in enumerate(thumbs):
-        recent = kept[-RECENT_FRAMES:]
+        recent = kept[-recent_frames:] if recent_frames else kept
         if all(np.abs(t - thumbs[j]).mean() >= NEAR_DUPLICATE_GREY for j in recent):
             kept.append(i)
     return kept
@@ -424,28 +565,36 @@ def build(task: str, mirror: Path, out: Path) -> list[dict[str, str]]:
         if not gd.exists():
             raise SystemExit(f"{repo.name} is not fetched under {mirror} (fetch github:{repo.name})")
         blobs = BlobReader(gd)
-        by_kind: dict[tuple[str, str, str], list[Entry]] = {}
+        by_class: dict[tuple[str, str, str], list[Piece]] = {}
         for entry in list_entries(repo, gd, blobs):
-            if entry.blob not in seen_blobs:  # the same bytes in another folder or repository
-                seen_blobs.add(entry.blob)
-                kind = entry.kind or ("live" if entry.label == "live" else repo.attack_kind_of(entry.path))
-                by_kind.setdefault((entry.label, kind, entry.family), []).append(entry)
-        for (label, kind, family), entries in sorted(by_kind.items()):
-            entries.sort(key=lambda e: frame_order(e.path))
+            if entry.blob in seen_blobs:  # the same bytes in another folder or repository
+                continue
+            seen_blobs.add(entry.blob)
+            try:
+                data = blobs.read(entry.blob)
+            except KeyError:  # a snapshot leaves out files over the fetch size limit
+                print(f"{repo.source}: {entry.path} is not in the snapshot, left out", flush=True)
+                continue
+            for piece in unpack(repo, entry, data):
+                kind = piece.kind or ("live" if piece.label == "live" else repo.attack_kind_of(entry.path))
+                by_class.setdefault((piece.label, kind, piece.family), []).append(piece)
+        # a figure's picture may stand in several figures: compared with every one kept
+        recent_frames = None if repo.unpack == "tiles" else RECENT_FRAMES
+        for (label, kind, family), pieces in sorted(by_class.items()):
+            pieces.sort(key=lambda p: frame_order(p.name))
             readable = [
-                (e, data, thumb)
-                for e in entries
-                if (thumb := thumbnail(data := blobs.read(e.blob))) is not None
-                and (not repo.faces_only or has_face(data))
+                (p, thumb)
+                for p in pieces
+                if (thumb := thumbnail(p.data)) is not None and (not repo.faces_only or has_face(p.data))
             ]
-            kept = even_subset(thin_frames([thumb for _, _, thumb in readable]), repo.max_per_kind)
+            kept = even_subset(thin_frames([t for _, t in readable], recent_frames), repo.max_per_kind)
             what = f"{kind} ({family})" if family else kind
-            print(f"{repo.source}: {what} {len(entries)} unique files, {len(kept)} kept", flush=True)
+            print(f"{repo.source}: {what} {len(pieces)} unique images, {len(kept)} kept", flush=True)
             for i in kept:
-                e, data, _ = readable[i]
-                rel = Path("images") / repo.source / label / f"{e.blob[:16]}{Path(e.path).suffix.lower()}"
+                p, e = readable[i][0], readable[i][0].entry
+                rel = Path("images") / repo.source / label / p.file_name
                 (out / rel).parent.mkdir(parents=True, exist_ok=True)
-                (out / rel).write_bytes(data)
+                (out / rel).write_bytes(p.data)
                 row = {
                     "path": str(rel),
                     "label": label,
@@ -456,7 +605,7 @@ def build(task: str, mirror: Path, out: Path) -> list[dict[str, str]]:
                     "fold": "" if repo.fold is None else str(repo.fold),
                     "repo": repo.name,
                     "commit": e.commit,
-                    "repo_path": e.path,
+                    "repo_path": p.name,
                     "licence": repo.licence,
                 }
                 rows.append(row | {"family": family} if "family" in COLUMNS[task] else row)
