@@ -312,3 +312,69 @@ def test_head_only_refits_the_last_layer_of_the_init_file(tmp_path: Path) -> Non
     changed = [n for n in before if n in after and not np.array_equal(before[n], after[n])]
     assert 1 <= len(changed) <= 2  # the last layer's weight and bias
     assert all(before[n].size <= 1280 for n in changed)
+
+
+def test_fetched_share_draws_fetched_sources_and_holds_a_familys_sources_out_whole(
+    held_out_batches, monkeypatch, tmp_path: Path
+) -> None:
+    """--fetched_share: the fetched sources' fakes (each family a pool) and real faces join the
+    draws at that share, half each; holding a family out leaves its repositories out whole,
+    their real faces too."""
+    shared = read_manifest(DATA_ROOT / "deepfake")
+    swaps, gans = pick(shared, "val", "faceswap", 3), pick(shared, "val", "gan", 3)
+    reals = pick(shared, "val", "real", 4)
+    fetched = [Sample(s.path, "fake", "faceswap", s.group, "tool_a", "train") for s in swaps]
+    fetched += [Sample(s.path, "fake", "diffusion", s.group, "tool_b", "train") for s in gans]
+    fetched += [Sample(s.path, "real", "real", s.group, "tool_a", "train") for s in reals[:2]]
+    fetched += [Sample(s.path, "real", "real", s.group, "tool_b", "train") for s in reals[2:]]
+    families_column = ["inswapper"] * 3 + ["sd15"] * 3 + [""] * 4
+    write_manifest(tmp_path / "deepfake", fetched, {"family": families_column})
+    monkeypatch.setattr("training.data.SOURCES_ROOT", tmp_path)
+    assert "sd15" not in train.trained_families()  # fetched fakes only test
+    monkeypatch.setattr(train, "fetched_share", 0.4)
+    assert train.fetched_training_sources() == ["tool_a", "tool_b"]
+    assert {"inswapper", "sd15", "dfdc"} <= train.trained_families()  # each its own lofo fold
+    every = held_out_batches("")
+    assert every.mix["fetched_fake"] == every.mix["fetched_real"] == pytest.approx(0.2)
+    assert sum(every.mix.values()) == pytest.approx(1.0)
+    assert every.mix["real"] == pytest.approx(0.6 * train.DEEPFAKE_MIX["real"])
+    spec = train.deepfake_crop()
+    found = {
+        name: len(face_crops(group, (spec,)).samples)
+        for name, group in (("inswapper", swaps), ("sd15", gans))
+    }
+    assert {f: len(p.crops) for f, p in every.fetched_fakes.items()} == found and min(found.values()) > 0
+    assert every.fetched_real is not None and len(every.fetched_real.crops) == len(
+        face_crops(reals, (spec,)).samples
+    )
+    for what, label in (("fetched_fake", 1.0), ("fetched_real", 0.0)):
+        every.mix = {what: 1.0}
+        assert {every.sample().label for _ in range(20)} == {label}
+    no_sd15 = held_out_batches("sd15")
+    assert train.fetched_training_sources() == ["tool_a"]
+    assert set(no_sd15.fetched_fakes) == {"inswapper"}
+    assert no_sd15.fetched_real is not None
+    assert len(no_sd15.fetched_real.crops) == len(face_crops(reals[:2], (spec,)).samples)
+    kept = no_sd15.fetched_fakes["inswapper"].crops
+    np.testing.assert_array_equal(kept, every.fetched_fakes["inswapper"].crops)
+    no_fetched_fakes = held_out_batches("sd15,inswapper")
+    assert no_fetched_fakes.fetched_fakes == {} and no_fetched_fakes.mix["fetched_fake"] == 0.0
+    assert no_fetched_fakes.fetched_real is None and sum(no_fetched_fakes.mix.values()) == pytest.approx(1.0)
+
+
+def test_lofo_report_judges_a_model_on_no_real_face_it_trained_on(tmp_path: Path) -> None:
+    """A model that drew a fetched source's real faces (its summary's fetched_sources_trained)
+    is judged on the other real faces only."""
+    data, fetched = tiny_sets(tmp_path)
+    lofo = tmp_path / "lofo" / "tiny"
+    crop = CropSpec(scale=1.3, size=224)
+    brightness_model(lofo / "family-inswapper" / DEEPFAKE_FILE, "deepfake", crop, 0.5)
+    summary = {"fetched_sources_trained": ["webcam"]}
+    (lofo / "family-inswapper" / "deepfake.train.json").write_text(json.dumps(summary))
+    env = {"FACECHECK_DATA": str(data), "FACECHECK_SOURCES": str(fetched)}
+    run_with(env, "training.evaluate", "deepfake", "--lofo", str(lofo), "--out", str(tmp_path))
+    entry = json.loads((tmp_path / "deepfake-lofo-tiny.json").read_text())["per_family"]["inswapper"]
+    assert entry["real_sources_trained_on"] == ["webcam"]
+    assert set(entry["false_positive_rate_per_real_source"]) == {"dfdc_faces224", "sg140k_stylegan_ffhq"}
+    val_reals = [s for s in read_manifest(data / "deepfake") if s.split == "val" and s.label == "real"]
+    assert entry["counts"]["reals"] + entry["reals_not_judged"] == len(val_reals)

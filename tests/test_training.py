@@ -197,6 +197,8 @@ def test_webcam_reals_join_the_deepfake_real_faces_except_the_held_out_fold(monk
         (["deepfake", "--hold_out_fold=2"], "give --webcam_reals=1"),
         (["liveness", "--backbone=lite2"], "Lite0"),
         (["deepfake", "--saturation_balance=1"], "saturation_balance is a liveness setting"),
+        (["liveness", "--fetched_share=0.2"], "fetched_share are deepfake settings"),
+        (["deepfake", "--fetched_share=1.0"], "fetched_share is a share of the draws"),
         (
             ["deepfake", "--ema_decay=0.9", "--head_only=10", "--init=models/deepfake.onnx"],
             "head_only takes none",

@@ -98,10 +98,14 @@ def liveness_samples(with_sources: bool = True) -> list[Sample]:
 
 def deepfake_samples(with_sources: bool = True) -> list[Sample]:
     """The shared deepfake set, and the fetched sources' images where they have been built."""
-    samples = read_manifest(dataset_dir("deepfake"))
-    if with_sources and (SOURCES_ROOT / "deepfake" / "manifest.csv").exists():
-        samples += read_manifest(SOURCES_ROOT / "deepfake")
-    return samples
+    return read_manifest(dataset_dir("deepfake")) + (fetched_deepfake_samples() if with_sources else [])
+
+
+def fetched_deepfake_samples() -> list[Sample]:
+    """The fetched deepfake sources' images (`python -m training.sources deepfake`), if built."""
+    if not (SOURCES_ROOT / "deepfake" / "manifest.csv").exists():
+        return []
+    return read_manifest(SOURCES_ROOT / "deepfake")
 
 
 def family_of(sample: Sample) -> str:

@@ -337,6 +337,17 @@ def lofo_models(lofo_dir: Path) -> dict[Path, list[str]]:
     return models
 
 
+def fetched_sources_trained(models_dir: Path) -> set[str]:
+    """The fetched sources a model trained on (its summary's, training.train --fetched_share):
+    their real faces would score low by training, so they judge it nothing."""
+    from facecheck.models import DEEPFAKE_FILE
+
+    summary = models_dir / Path(DEEPFAKE_FILE).with_suffix(".train.json")
+    if not summary.exists():
+        return set()
+    return set(json.loads(summary.read_text()).get("fetched_sources_trained", []))
+
+
 def lofo_samples() -> tuple[list[Sample], list[Sample], dict[str, list[Sample]]]:
     """What leave-one-family-out scores: (the shared set's val split, the real faces, each real
     fake family's fakes). Real faces: the shared set's val reals and the fetched sources' reals
@@ -698,12 +709,14 @@ def evaluate_lofo(args: argparse.Namespace) -> None:
     for models_dir, held in models.items():
         model_file = models_dir / DEEPFAKE_FILE
         threshold = args.threshold if args.threshold is not None else FaceModel(model_file).threshold
-        real_raw, note = score_locally("deepfake", [s.path for s in reals], models_dir)
-        print(f"{models_dir.name}: {len(reals)} real faces, not judged {note}", flush=True)
+        trained = fetched_sources_trained(models_dir)
+        unseen = [s for s in reals if s.source not in trained]
+        real_raw, note = score_locally("deepfake", [s.path for s in unseen], models_dir)
+        print(f"{models_dir.name}: {len(unseen)} real faces, not judged {note}", flush=True)
         rows += [
-            (models_dir.name, "", s.path, s.source, s.kind, x) for s, x in zip(reals, real_raw, strict=True)
+            (models_dir.name, "", s.path, s.source, s.kind, x) for s, x in zip(unseen, real_raw, strict=True)
         ]
-        judged_reals = [s for s, x in zip(reals, real_raw, strict=True) if x is not None]
+        judged_reals = [s for s, x in zip(unseen, real_raw, strict=True) if x is not None]
         real_scores = np.array([x for x in real_raw if x is not None], np.float64)
         for family in held:
             if family in SYNTHETIC_FAMILIES:
@@ -729,7 +742,8 @@ def evaluate_lofo(args: argparse.Namespace) -> None:
                 np.asarray(scores, np.float64), groups, real_scores, judged_reals, threshold
             )
             per_family[family] = {"model": models_dir.name, "model_held_out": held, **entry, **extra}
-            per_family[family]["reals_not_judged"] = len(reals) - len(judged_reals)
+            per_family[family]["reals_not_judged"] = len(unseen) - len(judged_reals)
+            per_family[family]["real_sources_trained_on"] = sorted(trained)
     scored = {f: r["roc_auc"] for f, r in per_family.items() if not np.isnan(r["roc_auc"])}
     worst = min(scored, key=scored.__getitem__) if scored else None
     report = {

@@ -7,7 +7,9 @@ Models go to .cache/lofo/NAME/family-<name>/ (one that exists is not trained aga
 run continues); --families lists the models, comma-separated, each holding out one family, or
 several joined by "+" (a fold). Default (default_folds): a model per family that training
 draws fakes of (train.trained_families), and one more for all the others (fetched sources and
-synthetic families that no run draws): a run holding them out is the same run. The report is
+synthetic families that the run does not draw): a run holding them out is the same run. With
+--fetched_share the fetched sources' families are drawn, so each gets its model, and a model
+is judged on no real face of a repository it drew (training.evaluate). The report is
 `training.evaluate deepfake --lofo`'s, written to reports/deepfake-lofo-NAME.{json,-scores.csv}.
 A recipe is judged by its worst held-out family's AUC.
 

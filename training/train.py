@@ -38,6 +38,7 @@ from training.data import (
     deepfake_samples,
     face_crops,
     family_of,
+    fetched_deepfake_samples,
     liveness_samples,
     read_manifest,
     swap_masks,
@@ -138,6 +139,12 @@ hold_out_family = ""
 # (the defaults are DEEPFAKE_MIX as it is)
 synthetic_families = "self_blend"
 synthetic_share = 0.2
+# deepfake: >0 draws the fetched sources' images (`python -m training.sources deepfake`: real
+# fakes of other tools and generators, and real faces) with this share of the draws, half fakes
+# (each family alike) and half real faces; the other shares make up the rest in proportion. A
+# held-out family's repositories stay out whole, real faces too (fetched_training_sources), so
+# that it is judged on sources the model never saw; 0 draws none (they only test)
+fetched_share = 0.0
 # deepfake: >0 is training.lofo's head-only proxy: from --init, draw this many examples (this
 # run's mix, capture augmentation), run the frozen network over them once and fit only its last
 # linear layer (L2-regularised logistic regression, HEAD_L2); no steps are taken
@@ -381,15 +388,34 @@ def is_held_out(sample: Sample) -> bool:
 
 
 def run_mix() -> dict[str, float]:
-    """DEEPFAKE_MIX with --synthetic_families sharing --synthetic_share evenly."""
+    """DEEPFAKE_MIX with --synthetic_families sharing --synthetic_share evenly, and the fetched
+    sources' fakes and real faces sharing --fetched_share."""
     drawn = families.names(synthetic_families)
     if drawn == ["self_blend"] and synthetic_share == DEEPFAKE_MIX["self_blend"]:
-        return dict(DEEPFAKE_MIX)  # the same floats, so the same draws as ever
-    rest = {what: share for what, share in DEEPFAKE_MIX.items() if what not in families.SYNTHETIC_FAMILIES}
-    scale = (1 - synthetic_share) / sum(rest.values())
-    return {what: share * scale for what, share in rest.items()} | {
-        name: synthetic_share / len(drawn) for name in drawn
+        mix = dict(DEEPFAKE_MIX)  # the same floats, so the same draws as ever
+    else:
+        synthetic = families.SYNTHETIC_FAMILIES
+        rest = {what: share for what, share in DEEPFAKE_MIX.items() if what not in synthetic}
+        scale = (1 - synthetic_share) / sum(rest.values())
+        mix = {what: share * scale for what, share in rest.items()} | {
+            name: synthetic_share / len(drawn) for name in drawn
+        }
+    if not fetched_share:
+        return mix
+    return {what: share * (1 - fetched_share) for what, share in mix.items()} | {
+        "fetched_fake": fetched_share / 2,
+        "fetched_real": fetched_share / 2,
     }
+
+
+def fetched_training_sources() -> list[str]:
+    """The fetched sources (training.data.SOURCES_ROOT/deepfake) that a run with --fetched_share
+    draws: all but those holding a fake of a held-out family, whose real faces stay out too."""
+    if not fetched_share:
+        return []
+    fetched = fetched_deepfake_samples()
+    held = {s.source for s in fetched if is_held_out(s)}
+    return sorted({s.source for s in fetched} - held)
 
 
 def training_mix(empty: set[str]) -> dict[str, float]:
@@ -407,10 +433,12 @@ def training_mix(empty: set[str]) -> dict[str, float]:
 
 def trained_families() -> set[str]:
     """The families whose fakes a deepfake run that holds none out draws: those of its train
-    split's real fakes of FAKE_KINDS, and the synthetic families with a DEEPFAKE_MIX share."""
+    split's real fakes of FAKE_KINDS, the synthetic families with a DEEPFAKE_MIX share, and
+    with --fetched_share the fetched sources' families."""
     pool = split_samples("deepfake", "train", np.random.default_rng(seed))
     synthetic = {name for name in families.SYNTHETIC_FAMILIES if run_mix().get(name)}
-    return families.real_families([s for s in pool if s.kind in FAKE_KINDS]) | synthetic
+    fetched = families.real_families(fetched_deepfake_samples()) if fetched_share else set()
+    return families.real_families([s for s in pool if s.kind in FAKE_KINDS]) | synthetic | fetched
 
 
 class DeepfakeBatches:
@@ -428,12 +456,16 @@ class DeepfakeBatches:
 
         self.fakes = {kind: _pool(fc, spec, lambda s, k=kind: kept(s, k)) for kind in FAKE_KINDS}
         self.fakes = {k: p for k, p in self.fakes.items() if len(p.crops)}
-        self.mix = training_mix({k for k in FAKE_KINDS if k not in self.fakes})
+        others = face_crops(split_samples("liveness", "train", rng, is_other_camera), (spec,))
+        self.other_camera = _pool(others, spec, lambda s: True)
+        self.fetched_real, self.fetched_fakes = self._fetched_pools(spec)
+        empty = {k for k in FAKE_KINDS if k not in self.fakes}
+        empty |= set() if self.fetched_fakes else {"fetched_fake"}
+        empty |= set() if self.fetched_real and len(self.fetched_real.crops) else {"fetched_real"}
+        self.mix = training_mix(empty)
         if held_out_families():
             shares = ", ".join(f"{k} {v:.3f}" for k, v in self.mix.items())
             print(f"holding out {hold_out_family}: {len(fc.samples)} train faces, mix {shares}", flush=True)
-        others = face_crops(split_samples("liveness", "train", rng, is_other_camera), (spec,))
-        self.other_camera = _pool(others, spec, lambda s: True)
         # (position in self.real, position in the face-swap pool) of each source video's pair
         position = {"real": 0, "faceswap": 0}
         by_group: dict[str, dict[str, int]] = {}
@@ -452,6 +484,22 @@ class DeepfakeBatches:
             print(f"face swap masks: {usable.sum()} of {len(usable)} pairs line up", flush=True)
         self.rng = rng
 
+    @staticmethod
+    def _fetched_pools(spec: CropSpec) -> tuple[Pool | None, dict[str, Pool]]:
+        """The real faces and each family's fakes of the fetched sources this run draws."""
+        drawn = set(fetched_training_sources())
+        if not drawn:
+            return None, {}
+        fc = face_crops([s for s in fetched_deepfake_samples() if s.source in drawn], (spec,))
+        fakes = {
+            family: _pool(fc, spec, lambda s, f=family: s.label != "real" and family_of(s) == f)
+            for family in sorted(families.real_families(fc.samples))
+        }
+        real = _pool(fc, spec, lambda s: s.label == "real")
+        counts = ", ".join(f"{f} {len(p.crops)}" for f, p in fakes.items())
+        print(f"fetched {', '.join(sorted(drawn))}: {len(real.crops)} real faces, fakes {counts}", flush=True)
+        return real, fakes
+
     def _swap_mask(self, i: int) -> np.ndarray | None:
         if self.swap_masks is None or not self.swap_masks[1][i]:
             return None
@@ -467,6 +515,13 @@ class DeepfakeBatches:
             crop, label = pool.crops[i], 1.0
             if what == "faceswap":
                 mask = self._swap_mask(i)
+        elif what == "fetched_fake":  # each family alike, whatever its size; where it was changed is unknown
+            pool = list(self.fetched_fakes.values())[rng.integers(len(self.fetched_fakes))]
+            crop, label = pool.crops[int(rng.integers(len(pool.crops)))], 1.0
+        elif what == "fetched_real":
+            assert self.fetched_real is not None
+            crop, label = self.fetched_real.crops[int(rng.integers(len(self.fetched_real.crops)))], 0.0
+            mask = np.zeros((MASK_SIZE, MASK_SIZE), np.float32)
         else:  # a genuine face, self-blended unless a real one was asked for
             pool = self.other_camera if what == "other_camera" and len(self.other_camera.crops) else self.real
             i = int(rng.integers(len(pool.crops)))
@@ -640,8 +695,12 @@ def plan() -> list[Stage]:
         families.parse(
             hold_out_family, families.real_families(deepfake_samples()) | set(families.SYNTHETIC_FAMILIES)
         )
-    if task != "deepfake" and (head_only or synthetic_families != "self_blend"):
-        raise SystemExit("head_only and synthetic_families are deepfake settings")
+    if task != "deepfake" and (head_only or synthetic_families != "self_blend" or fetched_share):
+        raise SystemExit("head_only, synthetic_families and fetched_share are deepfake settings")
+    if not 0.0 <= fetched_share < 1.0:
+        raise SystemExit("fetched_share is a share of the draws: 0 (none) to below 1")
+    if fetched_share and not fetched_deepfake_samples():
+        raise SystemExit("fetched_share draws the fetched sources: python -m training.sources deepfake")
     families.parse(synthetic_families, set(families.SYNTHETIC_FAMILIES))
     if not 0.0 < synthetic_share < 1.0:
         raise SystemExit("synthetic_share is a share of the draws: above 0, below 1")
@@ -663,6 +722,7 @@ def plan() -> list[Stage]:
     name += f"-casts{colour_casts}" * bool(colour_casts) + "-grey" * grey_input
     name += f"-ema{ema_decay}" * bool(ema_decay) + "-satbalance" * saturation_balance
     name += f"-mask{mask_weight}" * bool(mask_weight) + f"-init-{Path(init).stem}" * bool(init)
+    name += f"-fetched{fetched_share}" * bool(fetched_share)
     stages = [Stage(name, seed, 1, steps, lr, pairs)]
     if finetune_steps:
         name += f"-finetune{finetune_steps}-pairs{finetune_pairs}"
@@ -844,6 +904,9 @@ def main() -> None:
         "hold_out_family": sorted(held_out_families()),
         "synthetic_families": synthetic_families,
         "synthetic_share": synthetic_share,
+        "fetched_share": fetched_share,
+        # their real faces score low by training: training.evaluate --lofo judges none of them
+        "fetched_sources_trained": fetched_training_sources(),
         "head_only": head_only,
         "extra_bona_fide": extra_bona_fide,
         "loso_report": loso_report,
