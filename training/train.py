@@ -518,15 +518,13 @@ class DeepfakeBatches:
         elif what == "fetched_fake":  # each family alike, whatever its size; where it was changed is unknown
             pool = list(self.fetched_fakes.values())[rng.integers(len(self.fetched_fakes))]
             crop, label = pool.crops[int(rng.integers(len(pool.crops)))], 1.0
-        elif what == "fetched_real":
-            assert self.fetched_real is not None
-            crop, label = self.fetched_real.crops[int(rng.integers(len(self.fetched_real.crops)))], 0.0
-            mask = np.zeros((MASK_SIZE, MASK_SIZE), np.float32)
         else:  # a genuine face, self-blended unless a real one was asked for
-            pool = self.other_camera if what == "other_camera" and len(self.other_camera.crops) else self.real
+            other_real = {"other_camera": self.other_camera, "fetched_real": self.fetched_real}
+            pool = other_real.get(what) or self.real
+            pool = pool if len(pool.crops) else self.real  # none in a --limit subset
             i = int(rng.integers(len(pool.crops)))
             crop, label, mask = pool.crops[i], 0.0, np.zeros((MASK_SIZE, MASK_SIZE), np.float32)
-            if what not in ("real", "other_camera"):  # a synthetic family, or a kind missing from a subset
+            if what not in ("real", *other_real):  # a synthetic family, or a kind missing from a subset
                 assert pool.marks is not None
                 make = families.SYNTHETIC_FAMILIES[
                     what if what in families.SYNTHETIC_FAMILIES else "self_blend"
