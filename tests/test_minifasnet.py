@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from facecheck.faces import Face
 from facecheck.models import FaceModel, read_model_info
@@ -16,7 +17,17 @@ from facecheck.settings import PROJECT_ROOT
 from tests.conftest import SHIPPED_MODELS, data_file
 from tests.fixture_models import brightness_model
 from training.evaluate import roc_auc
-from training.minifasnet import COMMIT, MINIFASNET_CROP, MINIFASNET_FILE, SOURCE, fuse
+from training.minifasnet import (
+    COMMIT,
+    MINIFASNET_CROP,
+    MINIFASNET_FILE,
+    SOURCE,
+    MiniFASNetPair,
+    export_pair,
+    fuse,
+    interpolate,
+    tune,
+)
 
 COMPONENT = PROJECT_ROOT / "models" / MINIFASNET_FILE
 
@@ -125,3 +136,101 @@ def test_export_matches_the_shipped_component(tmp_path: Path) -> None:
     crops = np.random.default_rng(1).integers(0, 256, (3, 304, 304, 3), dtype=np.uint8)
     crops[0] = cv2.GaussianBlur(crops[0], (0, 0), 5)
     np.testing.assert_allclose(FaceModel(out)(crops), FaceModel(COMPONENT)(crops), atol=1e-6)
+
+
+class ToUnit(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x / 255.0  # MiniFASNet takes 0-255 pixels as they are; a tiny net trains better on 0-1
+
+
+def tiny_pair(seed: int) -> MiniFASNetPair:
+    """Two small nets in MiniFASNet's place (3 classes, class 1 live), for the tuning plumbing."""
+    torch.manual_seed(seed)
+    nets = [
+        torch.nn.Sequential(
+            ToUnit(),
+            torch.nn.Conv2d(3, 4, 3),
+            torch.nn.BatchNorm2d(4),
+            torch.nn.ReLU(),
+            torch.nn.AdaptiveAvgPool2d(1),
+            torch.nn.Flatten(),
+            torch.nn.Linear(4, 3),
+        )
+        for _ in MINIFASNET_CROP.extras
+    ]
+    return MiniFASNetPair(nets).eval()
+
+
+def canvases_of_two_kinds(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Canvases whose extras are bright for live frames and dark for attacks; the main crop
+    (which MiniFASNet never sees) is noise."""
+    live = np.arange(n) % 2 == 0
+    canvases = rng.integers(0, 256, (n, MINIFASNET_CROP.canvas, MINIFASNET_CROP.canvas, 3), dtype=np.uint8)
+    for canvas, is_live in zip(canvases, live, strict=True):
+        for extra, (top, left) in zip(MINIFASNET_CROP.extras, MINIFASNET_CROP.extra_origins(), strict=True):
+            level = 190 if is_live else 60
+            region = canvas[top : top + extra.size, left : left + extra.size]
+            region[:] = np.clip(level + rng.normal(0, 20, region.shape), 0, 255).astype(np.uint8)
+    return canvases, live
+
+
+def test_tuning_learns_the_labels_on_its_crops_and_keeps_batch_norm() -> None:
+    rng = np.random.default_rng(0)
+    canvases, live = canvases_of_two_kinds(rng, 48)
+    sources = np.array(["a", "b", "c"])[np.arange(48) % 3]
+    pair = tiny_pair(0)
+    statistics = {k: v.clone() for k, v in pair.state_dict().items() if "running" in k}
+    with torch.no_grad():
+        before = pair(torch.from_numpy(canvases)).numpy()
+    tune(pair, canvases, live, sources, steps=60, lr=1e-2, colour_casts=0.5, rng=rng, batch_size=16)
+    with torch.no_grad():
+        after = pair(torch.from_numpy(canvases)).numpy()
+    assert roc_auc(after, live) == 1.0
+    assert after[live].mean() - after[~live].mean() > before[live].mean() - before[~live].mean() + 0.3
+    for key, value in statistics.items():  # the published batch-norm statistics stay
+        torch.testing.assert_close(pair.state_dict()[key], value)
+
+
+def test_tuning_refuses_frames_of_one_class() -> None:
+    canvases, _ = canvases_of_two_kinds(np.random.default_rng(0), 4)
+    with pytest.raises(ValueError, match="live and attack"):
+        tune(
+            tiny_pair(0),
+            canvases,
+            np.ones(4, bool),
+            np.array(["a"] * 4),
+            1,
+            1e-3,
+            0.0,
+            np.random.default_rng(0),
+        )
+
+
+def test_interpolation_goes_alpha_of_the_way_to_the_tuned_weights() -> None:
+    published, tuned = tiny_pair(0).state_dict(), tiny_pair(1).state_dict()
+    for alpha in (0.0, 0.5, 1.0):
+        mixed = interpolate(tiny_pair(0), tiny_pair(1), alpha).state_dict()
+        for key, value in mixed.items():
+            if value.is_floating_point():
+                torch.testing.assert_close(value, (1 - alpha) * published[key] + alpha * tuned[key])
+            else:
+                assert torch.equal(value, tuned[key])
+
+
+def test_a_tuned_component_is_named_in_the_fused_file(tmp_path: Path) -> None:
+    component = tmp_path / "minifasnet.onnx"
+    export_pair(tiny_pair(0), component, tuned="2 steps at lr 0.001 on 10 frames, alpha 0.5")
+    canvases, _ = canvases_of_two_kinds(np.random.default_rng(1), 4)
+    with torch.no_grad():
+        expected = tiny_pair(0)(torch.from_numpy(canvases)).numpy()
+    np.testing.assert_allclose(FaceModel(component)(canvases), expected, atol=1e-5)
+    ours = brightness_model(tmp_path / "ours.onnx", "liveness", CropSpec(2.0, 224))
+    fuse(ours, component, tmp_path / "liveness.onnx", weight=0.4)
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(tmp_path / "liveness.onnx")).metadata_props}
+    assert props["minifasnet_tuned"] == "2 steps at lr 0.001 on 10 frames, alpha 0.5"
+    assert props["minifasnet_source"] == f"{SOURCE}@{COMMIT}"
+    untouched = tmp_path / "untouched.onnx"
+    fuse(ours, COMPONENT, untouched, weight=0.4)
+    assert "minifasnet_tuned" not in {p.key for p in onnx.load(str(untouched)).metadata_props}

@@ -453,3 +453,51 @@ def test_fusion_training_holds_minifasnets_logit_on_each_real_frame(
     assert attacks and all(real_attack) if synthetic_attacks == 0.0 else not any(real_attack)
     bona_fide = {e.offset for e in drawn if e.label == 1.0}
     assert 0.0 in bona_fide and len(bona_fide) > 1  # deepfake-set faces and live frames
+
+
+def test_minifasnet_tuning_without_the_snapshot_stops_before_any_data_is_read(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from training import train
+
+    monkeypatch.setattr(train, "MIRROR_ROOT", tmp_path)
+    monkeypatch.setattr(train, "minifasnet_tune_steps", 2)
+    monkeypatch.setattr(train, "minifasnet_weight", 0.4)
+    with pytest.raises(SystemExit, match="Silent-Face snapshot"):
+        train.plan()
+    monkeypatch.setattr(train, "minifasnet_weight", 0.0)
+    with pytest.raises(SystemExit, match="give minifasnet_weight"):
+        train.plan()
+
+
+def test_tuned_minifasnet_leaves_the_held_out_fold_out_and_moves_alpha_of_the_way(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A fold run's tuned MiniFASNet: trained on the fold's training frames only (the file
+    says how many), the published component exactly at alpha 0, another one at alpha 1."""
+    from training import train
+    from training.minifasnet import COMMIT, MINIFASNET_CROP, MINIFASNET_FILE, SOURCE, find_snapshot
+
+    if find_snapshot(train.MIRROR_ROOT) is None:
+        pytest.skip(f"no snapshot of {SOURCE}@{COMMIT} under {train.MIRROR_ROOT}: MiniFASNet is not tuned")
+    for name, value in {"limit": 64, "hold_out_fold": 6, "minifasnet_tune_steps": 2}.items():
+        monkeypatch.setattr(train, name, value)
+    canvases = np.random.default_rng(0).integers(0, 256, (3, 304, 304, 3), dtype=np.uint8)
+    published = FaceModel(PROJECT_ROOT / "models" / MINIFASNET_FILE)(canvases)
+    scores = {}
+    for alpha in (0.0, 1.0):
+        monkeypatch.setattr(train, "minifasnet_tune_alpha", alpha)
+        out = tmp_path / f"alpha{alpha}.onnx"
+        train.tune_minifasnet(out, np.random.default_rng(0))
+        scores[alpha] = FaceModel(out)(canvases)
+    np.testing.assert_allclose(scores[0.0], published, atol=1e-5)
+    assert np.abs(scores[1.0] - published).max() > 1e-4
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(tmp_path / "alpha1.0.onnx")).metadata_props}
+    frames = train.face_crops(
+        train.split_samples("liveness", "train", np.random.default_rng(0)), (MINIFASNET_CROP,)
+    )
+    trained = [s for s in frames.samples if s.fold != 6]
+    assert len(trained) < len(frames.samples)
+    assert props["tuned"] == f"2 steps at lr 0.0001 on {len(trained)} frames, alpha 1"

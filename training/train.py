@@ -32,6 +32,7 @@ from facecheck.settings import PROJECT_ROOT, Settings
 from training import augment, families
 from training.data import (
     MASK_SIZE,
+    MIRROR_ROOT,
     FaceCrops,
     Sample,
     dataset_dir,
@@ -45,7 +46,18 @@ from training.data import (
 )
 from training.evaluate import bona_fide_threshold, calibrate, roc_auc, score_locally
 from training.export import add_mirror_averaging, export_onnx, load_onnx_weights, set_metadata
-from training.minifasnet import LOGIT_CLIP, MINIFASNET_CROP, MINIFASNET_FILE, fuse
+from training.minifasnet import (
+    LOGIT_CLIP,
+    MINIFASNET_CROP,
+    MINIFASNET_FILE,
+    export_pair,
+    fuse,
+    interpolate,
+    load_pair,
+    tune,
+)
+from training.minifasnet import find_snapshot as find_minifasnet_snapshot
+from training.minifasnet import snapshot_files as minifasnet_snapshot
 from training.model import LITE_INPUT_SIZE, FaceClassifier, deepfake_model, liveness_model
 
 # ---- configuration --------------------------------------------------------------------
@@ -165,6 +177,13 @@ minifasnet_weight = 0.0
 # faces), so that ours learns what MiniFASNet gets wrong rather than what it already gets right;
 # tried at 0.5 and not shipped (models/liveness.md)
 fusion_training = False
+# liveness: >0 fine-tunes MiniFASNet for this many steps on this run's training frames (its two
+# nets, on their own crops) before it is fused, then sets its weights minifasnet_tune_alpha of
+# the way from the published ones to the tuned (training.minifasnet.tune, interpolate). Needs the
+# Silent-Face snapshot (`fetch`), like `python -m training.minifasnet`
+minifasnet_tune_steps = 0
+minifasnet_tune_lr = 1e-4
+minifasnet_tune_alpha = 0.5
 # per-task values that replace the ones above (before command-line overrides)
 TASK_DEFAULTS = {
     "liveness": {
@@ -280,6 +299,31 @@ def minifasnet_logits(fc: FaceCrops) -> np.ndarray:
 
 
 # ---- liveness -----------------------------------------------------------------------------
+
+
+def tune_minifasnet(out: Path, rng: np.random.Generator) -> None:
+    """MiniFASNet tuned on this run's training frames (the held-out fold left out) and
+    interpolated towards the published weights, written to `out`."""
+    theirs = face_crops(split_samples("liveness", "train", rng), (MINIFASNET_CROP,))
+    kept = [i for i, s in enumerate(theirs.samples) if not hold_out_fold or s.fold != hold_out_fold]
+    samples = [theirs.samples[i] for i in kept]
+    snapshot = minifasnet_snapshot(MIRROR_ROOT)
+    published, tuned = load_pair(snapshot), load_pair(snapshot)
+    torch.manual_seed(seed)
+    tune(
+        tuned,
+        theirs.crops[MINIFASNET_CROP][kept],
+        np.array([s.label == "live" for s in samples]),
+        np.array([s.source for s in samples]),
+        minifasnet_tune_steps,
+        minifasnet_tune_lr,
+        colour_casts,
+        np.random.default_rng(seed),
+    )
+    how = f"{minifasnet_tune_steps} steps at lr {minifasnet_tune_lr:g} on {len(samples)} frames"
+    export_pair(
+        interpolate(published, tuned, minifasnet_tune_alpha), out, f"{how}, alpha {minifasnet_tune_alpha:g}"
+    )
 
 
 def mean_saturation(crops: np.ndarray) -> np.ndarray:
@@ -685,6 +729,15 @@ def plan() -> list[Stage]:
         raise SystemExit("minifasnet_weight is the weight on our model's logit: 0 (alone) to below 1")
     if fusion_training and not minifasnet_weight:
         raise SystemExit("fusion_training trains through the mix: give minifasnet_weight")
+    if minifasnet_tune_steps and not minifasnet_weight:
+        raise SystemExit("minifasnet_tune_steps tunes the MiniFASNet that is fused: give minifasnet_weight")
+    if not 0.0 <= minifasnet_tune_alpha <= 1.0:
+        raise SystemExit("minifasnet_tune_alpha is the share of the way to the tuned weights: 0 to 1")
+    if minifasnet_tune_steps and find_minifasnet_snapshot(MIRROR_ROOT) is None:
+        raise SystemExit(
+            f"minifasnet_tune_steps needs the Silent-Face snapshot under {MIRROR_ROOT} (fetch "
+            "minivision-ai/Silent-Face-Anti-Spoofing: models/minifasnet.md), or --minifasnet_tune_steps=0"
+        )
     if task != "deepfake" and mask_weight:
         raise SystemExit("manipulation masks are deepfake only")
     if task != "deepfake" and hold_out_family:
@@ -876,7 +929,15 @@ def main() -> None:
         if hold_out_fold:  # a fold's model of ours alone, to try other weights on (training.loso)
             (out_dir / "unfused").mkdir(exist_ok=True)
             shutil.copy(onnx_path, out_dir / "unfused" / filename)
-        fuse(onnx_path, PROJECT_ROOT / "models" / MINIFASNET_FILE, onnx_path, minifasnet_weight)
+        component = PROJECT_ROOT / "models" / MINIFASNET_FILE
+        if minifasnet_tune_steps:
+            # a fold's tuned MiniFASNet alone is kept beside its model of ours, like "unfused"
+            component = out_dir / "minifasnet" / filename
+            component.parent.mkdir(exist_ok=True)
+            tune_minifasnet(component, rng)
+        fuse(onnx_path, component, onnx_path, minifasnet_weight)
+        if minifasnet_tune_steps and not hold_out_fold:
+            shutil.rmtree(component.parent)
     threshold = calibrate_threshold(onnx_path, val_x, val_y)
     summary = {
         "task": task,
@@ -910,6 +971,8 @@ def main() -> None:
         "loso_report": loso_report,
         "minifasnet_weight": minifasnet_weight,
         "fusion_training": fusion_training,
+        "minifasnet_tune_steps": minifasnet_tune_steps,
+        "minifasnet_tune_alpha": minifasnet_tune_alpha,
         "ema_decay": ema_decay,
         "synthetic_attacks": synthetic_attacks,
         "colour_casts": colour_casts,
