@@ -309,7 +309,6 @@ def tune_minifasnet(out: Path, rng: np.random.Generator) -> None:
     samples = [theirs.samples[i] for i in kept]
     snapshot = minifasnet_snapshot(MIRROR_ROOT)
     published, tuned = load_pair(snapshot), load_pair(snapshot)
-    torch.manual_seed(seed)
     tune(
         tuned,
         theirs.crops[MINIFASNET_CROP][kept],
@@ -735,8 +734,8 @@ def plan() -> list[Stage]:
         raise SystemExit("minifasnet_tune_alpha is the share of the way to the tuned weights: 0 to 1")
     if minifasnet_tune_steps and find_minifasnet_snapshot(MIRROR_ROOT) is None:
         raise SystemExit(
-            f"minifasnet_tune_steps needs the Silent-Face snapshot under {MIRROR_ROOT} (fetch "
-            "minivision-ai/Silent-Face-Anti-Spoofing: models/minifasnet.md), or --minifasnet_tune_steps=0"
+            f"minifasnet_tune_steps needs the Silent-Face snapshot under {MIRROR_ROOT} (fetched as "
+            "models/minifasnet.md says), or --minifasnet_tune_steps=0"
         )
     if task != "deepfake" and mask_weight:
         raise SystemExit("manipulation masks are deepfake only")
