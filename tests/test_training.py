@@ -12,17 +12,28 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx
 import pytest
 import torch
 
 from facecheck.models import DEEPFAKE_FILE, FaceModel
 from facecheck.settings import PROJECT_ROOT
-from training.data import DATA_ROOT, MASK_SIZE, SHARED_LIVENESS_FOLDS, Sample, _swap_mask_one, read_manifest
+from training.data import (
+    DATA_ROOT,
+    MASK_SIZE,
+    MIRROR_ROOT,
+    SHARED_LIVENESS_FOLDS,
+    Sample,
+    _swap_mask_one,
+    read_manifest,
+)
 from training.evaluate import cut_out_scenes, liveness_report, roc_auc, score_locally
 from training.export import load_onnx_weights
+from training.minifasnet import find_snapshot
 from training.model import deepfake_model, imagenet_state, liveness_model
 from training.train import (
     DEEPFAKE_HELD_OUT_CAMERAS,
+    TASK_DEFAULTS,
     deepfake_crop,
     is_other_camera,
     saturation_balanced_weights,
@@ -47,6 +58,7 @@ def developer_data() -> None:
 # the liveness file takes its 224 px crop with MiniFASNet's two 80 px crops beside it
 @pytest.mark.parametrize("task, size", [("liveness", 304), ("deepfake", 260)])
 def test_train_command_smoke(task: str, size: int, tmp_path: Path) -> None:
+    tune_steps = 2 if find_snapshot(MIRROR_ROOT) is not None else 0
     out = run(
         "training.train",
         task,
@@ -58,6 +70,8 @@ def test_train_command_smoke(task: str, size: int, tmp_path: Path) -> None:
         f"--checkpoint_dir={tmp_path / 'checkpoints'}",
         "--finetune_steps=2",  # the deepfake recipe's second stage, and liveness's too
         *(["--finetune_pairs=1"] if task == "deepfake" else []),
+        # the liveness recipe tunes MiniFASNet too, where its snapshot is fetched
+        *([f"--minifasnet_tune_steps={tune_steps}"] if task == "liveness" else []),
     )
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["steps"] == 5 and summary["onnx_parity_max_abs"] < 1e-4
@@ -65,10 +79,18 @@ def test_train_command_smoke(task: str, size: int, tmp_path: Path) -> None:
     assert [h["step"] for h in summary["history"]] == [3, 5]  # each stage ends with a validation
     model = FaceModel(tmp_path / f"{task}.onnx")
     assert (model.crop.canvas, model.name) == (size, task)
-    # the shipped liveness recipe: mixed 0.4 with MiniFASNet, real attacks only, colour casts
+    # the shipped liveness recipe: mixed 0.3 with MiniFASNet, real attacks only, colour casts
     recipe = ("minifasnet_weight", "synthetic_attacks", "colour_casts")
-    expected = (0.4, 0.0, 0.5) if task == "liveness" else (0.0, 0.3, 0.0)
+    expected = (0.3, 0.0, 0.5) if task == "liveness" else (0.0, 0.3, 0.0)
     assert tuple(summary[key] for key in recipe) == expected
+    if task == "liveness":
+        assert TASK_DEFAULTS["liveness"]["minifasnet_tune_steps"] == 300
+        assert summary["minifasnet_tune_alpha"] == 0.3
+        assert summary["minifasnet_tune_steps"] == tune_steps
+        props = {p.key: p.value for p in onnx.load(str(tmp_path / "liveness.onnx")).metadata_props}
+        tuned = props.get("minifasnet_tuned", "")
+        assert tuned.startswith("2 steps at lr 0.0001") if tune_steps else not tuned
+        assert not (tmp_path / "minifasnet").exists()  # kept beside fold models only
     assert 0.0 <= model.threshold <= 1.0 and model.threshold == pytest.approx(summary["threshold"], abs=1e-5)
     crops = np.random.default_rng(0).integers(0, 256, (2, size, size, 3), np.uint8)
     scores = model(crops)
@@ -83,6 +105,7 @@ def test_interrupted_run_resumes_to_the_same_model(averaging: list[str], tmp_pat
     uninterrupted run ends: same validation history, same threshold, same scores; with
     --ema_decay, the moving average is carried over too."""
     common = ["training.train", "liveness", "--steps=4", "--limit=24", "--eval_every=2", "--batch_size=4"]
+    common += ["--minifasnet_tune_steps=0"]  # tuning has a test of its own
     common += averaging
     whole = json.loads(
         run(*common, f"--out={tmp_path / 'whole'}", f"--checkpoint_dir={tmp_path / 'ck1'}").splitlines()[-1]
@@ -111,6 +134,7 @@ def test_ema_run_exports_the_moving_average_not_the_last_weights(tmp_path: Path)
         *common,
         "--ema_decay=0.5",
         "--minifasnet_weight=0",
+        "--minifasnet_tune_steps=0",
         f"--out={tmp_path}",
         f"--checkpoint_dir={tmp_path / 'ck'}",
     )

@@ -164,7 +164,7 @@ def interpolate(published: MiniFASNetPair, tuned: MiniFASNetPair, alpha: float) 
     """`tuned`, its weights set `alpha` of the way from the published ones to its own (WiSE-FT,
     Wortsman et al. 2022). Tuned alone forgets what the training frames do not show: held out
     of NUAA, the only camera with many prints, it ranked NUAA's prints at AUC 0.77 (published:
-    1.00); halfway it keeps 0.98 and most of the gain (models/liveness.md)."""
+    1.00); 0.3 of the way keeps 1.00 and most of the gain (models/liveness.md)."""
     weights, own = published.state_dict(), tuned.state_dict()
     tuned.load_state_dict(
         {k: (1 - alpha) * weights[k] + alpha * v if v.is_floating_point() else v for k, v in own.items()}

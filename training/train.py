@@ -180,7 +180,8 @@ fusion_training = False
 # liveness: >0 fine-tunes MiniFASNet for this many steps on this run's training frames (its two
 # nets, on their own crops) before it is fused, then sets its weights minifasnet_tune_alpha of
 # the way from the published ones to the tuned (training.minifasnet.tune, interpolate). Needs the
-# Silent-Face snapshot (`fetch`), like `python -m training.minifasnet`
+# Silent-Face snapshot (`fetch`), like `python -m training.minifasnet`. Liveness (TASK_DEFAULTS):
+# 300 steps, 0.3 of the way (0.5 and 0.4 let NUAA's prints through when NUAA was held out)
 minifasnet_tune_steps = 0
 minifasnet_tune_lr = 1e-4
 minifasnet_tune_alpha = 0.5
@@ -192,7 +193,9 @@ TASK_DEFAULTS = {
         "cut_outs": 0.4,
         "synthetic_attacks": 0.0,
         "colour_casts": 0.5,
-        "minifasnet_weight": 0.4,
+        "minifasnet_weight": 0.3,
+        "minifasnet_tune_steps": 300,
+        "minifasnet_tune_alpha": 0.3,
     },
     "deepfake": {
         "backbone": "lite2",
@@ -729,14 +732,12 @@ def plan() -> list[Stage]:
     if fusion_training and not minifasnet_weight:
         raise SystemExit("fusion_training trains through the mix: give minifasnet_weight")
     if minifasnet_tune_steps and not minifasnet_weight:
-        raise SystemExit("minifasnet_tune_steps tunes the MiniFASNet that is fused: give minifasnet_weight")
+        raise SystemExit(
+            "minifasnet_tune_steps tunes the MiniFASNet that is fused: give minifasnet_weight, "
+            "or --minifasnet_tune_steps=0"
+        )
     if not 0.0 <= minifasnet_tune_alpha <= 1.0:
         raise SystemExit("minifasnet_tune_alpha is the share of the way to the tuned weights: 0 to 1")
-    if minifasnet_tune_steps and find_minifasnet_snapshot(MIRROR_ROOT) is None:
-        raise SystemExit(
-            f"minifasnet_tune_steps needs the Silent-Face snapshot under {MIRROR_ROOT} (fetched as "
-            "models/minifasnet.md says), or --minifasnet_tune_steps=0"
-        )
     if task != "deepfake" and mask_weight:
         raise SystemExit("manipulation masks are deepfake only")
     if task != "deepfake" and hold_out_family:
@@ -760,6 +761,12 @@ def plan() -> list[Stage]:
         raise SystemExit("the liveness model is built on Lite0's first blocks")
     if backbone not in LITE_INPUT_SIZE:
         raise SystemExit(f"unknown backbone {backbone}: one of {', '.join(LITE_INPUT_SIZE)}")
+    # the settings are checked first: a wrong one is named even where the snapshot is missing
+    if minifasnet_tune_steps and find_minifasnet_snapshot(MIRROR_ROOT) is None:
+        raise SystemExit(
+            f"minifasnet_tune_steps needs the Silent-Face snapshot under {MIRROR_ROOT} (fetched as "
+            "models/minifasnet.md says), or --minifasnet_tune_steps=0"
+        )
     name = f"{task}-{steps}-seed{seed}-limit{limit}" + f"-{backbone}" * (backbone != "lite0")
     name += f"-pairs{pairs}" * bool(pairs) + f"-closeups{close_ups}" * bool(close_ups)
     name += f"-reframes{reframes}" * bool(reframes) + f"-cutouts{cut_outs}" * bool(cut_outs)
