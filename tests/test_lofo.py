@@ -327,13 +327,16 @@ def test_fetched_share_draws_fetched_sources_and_holds_a_familys_sources_out_who
     fetched += [Sample(s.path, "fake", "diffusion", s.group, "tool_b", "train") for s in gans]
     fetched += [Sample(s.path, "real", "real", s.group, "tool_a", "train") for s in reals[:2]]
     fetched += [Sample(s.path, "real", "real", s.group, "tool_b", "train") for s in reals[2:]]
-    families_column = ["inswapper"] * 3 + ["sd15"] * 3 + [""] * 4
+    # a source that only tests (split "test"): never drawn, its family judged as unseen
+    fetched += [Sample(s.path, "fake", "faceswap", s.group, "tool_c", "test") for s in swaps[:1]]
+    families_column = ["inswapper"] * 3 + ["sd15"] * 3 + [""] * 4 + ["simswap"]
     write_manifest(tmp_path / "deepfake", fetched, {"family": families_column})
     monkeypatch.setattr("training.data.SOURCES_ROOT", tmp_path)
     assert "sd15" not in train.trained_families()  # fetched fakes only test
     monkeypatch.setattr(train, "fetched_share", 0.4)
     assert train.fetched_training_sources() == ["tool_a", "tool_b"]
     assert {"inswapper", "sd15", "dfdc"} <= train.trained_families()  # each its own lofo fold
+    assert "simswap" not in train.trained_families()
     every = held_out_batches("")
     assert every.mix["fetched_fake"] == every.mix["fetched_real"] == pytest.approx(0.2)
     assert sum(every.mix.values()) == pytest.approx(1.0)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -516,6 +517,36 @@ def test_tiles_are_a_figures_pictures_each_kept_once(tmp_path: Path, monkeypatch
     for name, image in expected.items():
         assert np.array_equal(kept[name], image), name
     assert {(r["label"], r["kind"], r["family"]) for r in rows} == {("fake", "diffusion", "some_t2i")}
+
+
+def test_grid_cells_take_their_row_or_columns_class(tmp_path: Path, monkeypatch) -> None:
+    """unpack="grid": a results figure is cut into its cells exactly, white separator lines
+    left out; cells of the rows and columns named in grid_real are real faces (a swap's source
+    and target), the others take the file's class."""
+    cells = {(r, c): picture(10 * r + c, 60, 50) for r in range(3) for c in range(4)}
+    rows_of_cells = [np.hstack([cells[r, c] for c in range(4)]) for r in range(3)]
+    grid = np.vstack(rows_of_cells)
+    grid = np.insert(grid, [50] * 3, 255, axis=1)  # a white line after the first column
+    grid = np.insert(grid, [60] * 3, 255, axis=0)  # and after the first row
+    make_repository(tmp_path / "mirror", {"docs/results.png": png_bytes(grid)})
+    repo = Repository(
+        "owner/name",
+        "demo",
+        None,
+        classes=(("docs/results.png", "fake", "faceswap", "some_swap"),),
+        unpack="grid",
+        grid=(3, 4),
+        grid_real=("r0", "c0"),
+    )
+    monkeypatch.setitem(sources.REPOSITORIES, "deepfake", (repo,))
+    rows = sources.build("deepfake", tmp_path / "mirror", tmp_path / "out")
+    assert len(rows) == 12
+    for row in rows:
+        r, c = map(int, re.fullmatch(r"docs/results.png#r(\d+)c(\d+)", row["repo_path"]).groups())
+        assert np.array_equal(cv2.imread(str(tmp_path / "out" / row["path"])), cells[r, c]), (r, c)
+        real = r == 0 or c == 0
+        expected = ("real", "real", "real") if real else ("fake", "faceswap", "some_swap")
+        assert (row["label"], row["kind"], row["family"]) == expected, (r, c)
 
 
 def side_by_side_video(path: Path, swapped: bool, frames: int = 40) -> None:

@@ -53,6 +53,9 @@ TILE_WIDTH_SPREAD = 0.1
 # halves' mean absolute grey difference (as thumbnails) is at most SIDE_BY_SIDE_MAX_GREY
 FRAMES_PER_VIDEO = 12
 SIDE_BY_SIDE_MAX_GREY = 12.0
+# Repository.unpack = "grid": a figure of equal cells, `grid` rows by columns, where a row or
+# column of pixels that is GRID_LINE_BRIGHT or brighter all along the figure separates cells
+GRID_LINE_BRIGHT = 235
 NEW_CAMERAS_FOLD = 7  # training.data: the liveness sources that only test (Repository.split)
 MANIFEST_COLUMNS = (
     "path",
@@ -83,7 +86,8 @@ class Repository:
     name: str  # owner/name on GitHub
     source: str  # short name in the manifest
     fold: int | None  # leave-one-source-out fold: whole repositories, never part of one (None: none)
-    # "test": no model trains on it, whatever fold it holds out (NEW_CAMERAS_FOLD)
+    # "test": no model trains on it, whatever fold it holds out (liveness: NEW_CAMERAS_FOLD;
+    # deepfake: not drawn by --fetched_share, its families judged as never seen)
     split: str = "train"
     attack_kind: str = "replay"  # what its attack frames show (checked by eye)
     commit: str = "HEAD"  # the snapshot's commit read (a later one may have deleted the data)
@@ -108,8 +112,13 @@ class Repository:
     # how one file holds several images (unpack): "" one image; "tiles" a figure of pictures in
     # a grid (figure_tiles), each of the file's class; "side_by_side" a video whose frames show
     # a real frame on the left and the same frame made fake on the right (side_by_side_frames):
-    # the left half is a real face, the right one takes the file's class
+    # the left half is a real face, the right one takes the file's class; "grid" a results
+    # figure of `grid` (rows, columns) cells (grid_cells): a cell of a row or column named in
+    # `grid_real` ("r0", "c0") is a real face (a swap's source or target), the others take the
+    # file's class
     unpack: str = ""
+    grid: tuple[int, int] = (0, 0)
+    grid_real: tuple[str, ...] = ()
 
     def class_of(self, path: str) -> tuple[str, str, str] | None:
         for prefix, label, kind, family in self.classes:
@@ -314,6 +323,67 @@ DEEPFAKE_REPOSITORIES = (
         exclude=("figures/model_distribution.jpg", "figures/prompt_lengths_distribution.jpg"),
         unpack="tiles",
     ),
+    # SimSwap's results figure: the top row holds 10 source faces, the left column 7 target
+    # faces (film stills), each other cell the target's face swapped to the source's identity
+    # (115 px cells, tight around the face; the top left cell is a caption)
+    Repository(
+        "neuralchen/SimSwap",
+        "simswap",
+        None,
+        split="test",
+        commit="bd7b7686a17f41dd11cfcd5d82f7e4c5eb94b780",
+        licence="CC BY-NC 4.0 (LICENSE)",
+        classes=(("docs/img/total.PNG", "fake", "faceswap", "simswap"),),
+        unpack="grid",
+        grid=(8, 11),
+        grid_real=("r0", "c0"),
+        faces_only=True,
+    ),
+    # an unofficial HiFiFace's results figures (two checkpoints): 256 px cells, the source faces
+    # in the first row, the targets in the second, the swaps in the third
+    Repository(
+        "xuehy/HiFiFace-pytorch",
+        "hififace",
+        None,
+        split="test",
+        commit="0e50b25909b5910e9327d3cb44eeb054f1c047d9",
+        licence="MIT (LICENSE)",
+        classes=(
+            ("results/exp_", "fake", "faceswap", "hififace"),
+            ("results/origan-", "fake", "faceswap", "hififace"),
+        ),
+        unpack="grid",
+        grid=(3, 12),
+        grid_real=("r0", "r1"),
+        faces_only=True,
+    ),
+    # ReSwapper's examples: InsightFace inswapper_128's output and ReSwapper's (a reimplementation
+    # of it) for a few source and target pairs. Only the swaps: some targets look generated
+    # themselves, so none of its inputs is taken as a real face.
+    Repository(
+        "somanchiu/ReSwapper",
+        "reswapper",
+        None,
+        split="test",
+        commit="44474cb8d85d15274ae274e5e0f5f44f0814af51",
+        licence="AGPL-3.0 (LICENSE)",
+        classes=tuple(
+            (f"example/{path}", "fake", "faceswap", "inswapper_reswapper")
+            for path in (
+                "1/inswapperOutput",
+                "1/reswapperOutput",
+                "2/inswapperOutput",
+                "2/reswapperOutput",
+                "3/inswapperOutput",
+                "3/reswapperOutput",
+                "DataAugmentation/inswapper_output",
+                "DataAugmentation/reswapper_",
+                "GeneralizationAbility/",
+                "SourceEmbeddingModification/",
+            )
+        ),
+        group_by=r"example/([^/]+)/",
+    ),
 )
 REPOSITORIES = {"liveness": LIVENESS_REPOSITORIES, "deepfake": DEEPFAKE_REPOSITORIES}
 COLUMNS = {"liveness": MANIFEST_COLUMNS, "deepfake": DEEPFAKE_COLUMNS}
@@ -434,6 +504,34 @@ def side_by_side_frames(data: bytes, suffix: str) -> list[tuple[str, np.ndarray,
     return frames if gaps and np.median(gaps) <= SIDE_BY_SIDE_MAX_GREY else []
 
 
+def grid_spans(bright: np.ndarray, count: int) -> list[tuple[int, int]]:
+    """`count` [start, end) cells along one axis: the runs between separator lines (where
+    `bright` is true), each split evenly into as many cells as its length holds."""
+    runs = spans((~bright).astype(np.float32), 0.5, 1)
+    cell = len(bright) / count
+    cuts = []
+    for start, end in runs:
+        n = max(1, round((end - start) / cell))
+        edges = np.linspace(start, end, n + 1).round().astype(int)
+        cuts += list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
+    if len(cuts) != count:  # the lines do not match the grid: equal cells over the figure
+        edges = np.linspace(0, len(bright), count + 1).round().astype(int)
+        cuts = list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
+    return cuts
+
+
+def grid_cells(figure: np.ndarray, rows: int, columns: int) -> list[tuple[int, int, np.ndarray]]:
+    """(row, column, cell) of a figure of rows x columns cells, row by row."""
+    light = figure.min(axis=2) >= GRID_LINE_BRIGHT
+    row_spans = grid_spans(light.all(axis=1), rows)
+    column_spans = grid_spans(light.all(axis=0), columns)
+    return [
+        (r, c, figure[top:bottom, left:right])
+        for r, (top, bottom) in enumerate(row_spans)
+        for c, (left, right) in enumerate(column_spans)
+    ]
+
+
 def png(image: np.ndarray) -> bytes:
     return cv2.imencode(".png", image)[1].tobytes()
 
@@ -444,6 +542,14 @@ def unpack(repo: Repository, entry: Entry, data: bytes) -> list[Piece]:
         figure = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         tiles = figure_tiles(figure) if figure is not None else []
         return [Piece(entry, where, entry.label, entry.kind, entry.family, png(t)) for where, t in tiles]
+    if repo.unpack == "grid":
+        figure = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        pieces = []
+        for r, c, cell in grid_cells(figure, *repo.grid) if figure is not None else []:
+            real = f"r{r}" in repo.grid_real or f"c{c}" in repo.grid_real
+            label, kind, family = ("real",) * 3 if real else (entry.label, entry.kind, entry.family)
+            pieces.append(Piece(entry, f"r{r}c{c}", label, kind, family, png(cell)))
+        return pieces
     if repo.unpack == "side_by_side":
         pieces = []
         for where, real, fake in side_by_side_frames(data, Path(entry.path).suffix):

@@ -456,11 +456,12 @@ def run_mix() -> dict[str, float]:
 
 def fetched_training_sources() -> list[str]:
     """The fetched sources (training.data.SOURCES_ROOT/deepfake) that a run with --fetched_share
-    draws: all but those holding a fake of a held-out family, whose real faces stay out too."""
+    draws: all but those holding a fake of a held-out family, whose real faces stay out too,
+    and those that only test (split "test": training.sources)."""
     if not fetched_share:
         return []
     fetched = fetched_deepfake_samples()
-    held = {s.source for s in fetched if is_held_out(s)}
+    held = {s.source for s in fetched if is_held_out(s) or s.split == "test"}
     return sorted({s.source for s in fetched} - held)
 
 
@@ -480,10 +481,14 @@ def training_mix(empty: set[str]) -> dict[str, float]:
 def trained_families() -> set[str]:
     """The families whose fakes a deepfake run that holds none out draws: those of its train
     split's real fakes of FAKE_KINDS, the synthetic families with a DEEPFAKE_MIX share, and
-    with --fetched_share the fetched sources' families."""
+    with --fetched_share the families of the fetched sources it draws (fetched_training_sources
+    with none held out)."""
     pool = split_samples("deepfake", "train", np.random.default_rng(seed))
     synthetic = {name for name in families.SYNTHETIC_FAMILIES if run_mix().get(name)}
-    fetched = families.real_families(fetched_deepfake_samples()) if fetched_share else set()
+    fetched = set()
+    if fetched_share:
+        drawn = {s.source for s in fetched_deepfake_samples() if s.split != "test"}
+        fetched = families.real_families([s for s in fetched_deepfake_samples() if s.source in drawn])
     return families.real_families([s for s in pool if s.kind in FAKE_KINDS]) | synthetic | fetched
 
 
