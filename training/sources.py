@@ -538,14 +538,15 @@ def png(image: np.ndarray) -> bytes:
 
 def unpack(repo: Repository, entry: Entry, data: bytes) -> list[Piece]:
     """The images an entry's file holds (Repository.unpack)."""
-    if repo.unpack == "tiles":
+    if repo.unpack in ("tiles", "grid"):
         figure = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-        tiles = figure_tiles(figure) if figure is not None else []
-        return [Piece(entry, where, entry.label, entry.kind, entry.family, png(t)) for where, t in tiles]
-    if repo.unpack == "grid":
-        figure = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        if figure is None:
+            return []
+        if repo.unpack == "tiles":
+            tiles = figure_tiles(figure)
+            return [Piece(entry, where, entry.label, entry.kind, entry.family, png(t)) for where, t in tiles]
         pieces = []
-        for r, c, cell in grid_cells(figure, *repo.grid) if figure is not None else []:
+        for r, c, cell in grid_cells(figure, *repo.grid):
             real = f"r{r}" in repo.grid_real or f"c{c}" in repo.grid_real
             label, kind, family = ("real",) * 3 if real else (entry.label, entry.kind, entry.family)
             pieces.append(Piece(entry, f"r{r}c{c}", label, kind, family, png(cell)))

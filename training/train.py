@@ -454,14 +454,20 @@ def run_mix() -> dict[str, float]:
     }
 
 
+def drawable_fetched_samples() -> list[Sample]:
+    """The fetched deepfake sources' images that training may draw: all but those of sources
+    that only test (split "test": training.sources)."""
+    return [s for s in fetched_deepfake_samples() if s.split != "test"]
+
+
 def fetched_training_sources() -> list[str]:
     """The fetched sources (training.data.SOURCES_ROOT/deepfake) that a run with --fetched_share
-    draws: all but those holding a fake of a held-out family, whose real faces stay out too,
-    and those that only test (split "test": training.sources)."""
+    draws: the drawable ones (drawable_fetched_samples) but those holding a fake of a held-out
+    family, whose real faces stay out too."""
     if not fetched_share:
         return []
-    fetched = fetched_deepfake_samples()
-    held = {s.source for s in fetched if is_held_out(s) or s.split == "test"}
+    fetched = drawable_fetched_samples()
+    held = {s.source for s in fetched if is_held_out(s)}
     return sorted({s.source for s in fetched} - held)
 
 
@@ -481,14 +487,10 @@ def training_mix(empty: set[str]) -> dict[str, float]:
 def trained_families() -> set[str]:
     """The families whose fakes a deepfake run that holds none out draws: those of its train
     split's real fakes of FAKE_KINDS, the synthetic families with a DEEPFAKE_MIX share, and
-    with --fetched_share the families of the fetched sources it draws (fetched_training_sources
-    with none held out)."""
+    with --fetched_share the families of the fetched sources it may draw."""
     pool = split_samples("deepfake", "train", np.random.default_rng(seed))
     synthetic = {name for name in families.SYNTHETIC_FAMILIES if run_mix().get(name)}
-    fetched = set()
-    if fetched_share:
-        drawn = {s.source for s in fetched_deepfake_samples() if s.split != "test"}
-        fetched = families.real_families([s for s in fetched_deepfake_samples() if s.source in drawn])
+    fetched = families.real_families(drawable_fetched_samples()) if fetched_share else set()
     return families.real_families([s for s in pool if s.kind in FAKE_KINDS]) | synthetic | fetched
 
 
