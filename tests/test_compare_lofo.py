@@ -56,6 +56,7 @@ def test_the_baseline_is_judged_on_the_fold_models_real_faces(tmp_path: Path) ->
     assert rows["a"] == {
         "fakes": 2,
         "reals": 2,
+        "reals_left_out": 0,
         "auc": pytest.approx(0.75),
         "baseline_auc": pytest.approx(0.75),
     }
@@ -72,12 +73,27 @@ def test_score_files_may_be_gzipped(tmp_path: Path) -> None:
     assert (
         compare(new, packed)
         == compare(new, base)
-        == {"a": {"fakes": 1, "reals": 1, "auc": 1.0, "baseline_auc": 0.0}}
+        == {"a": {"fakes": 1, "reals": 1, "reals_left_out": 0, "auc": 1.0, "baseline_auc": 0.0}}
     )
 
 
-def test_a_baseline_missing_an_image_is_refused(tmp_path: Path) -> None:
+def test_a_baseline_missing_a_fake_is_refused(tmp_path: Path) -> None:
     new = write_scores(tmp_path / "new.csv", [("family-a", "", "r1", 0.1), ("family-a", "a", "a1", 0.9)])
-    base = write_scores(tmp_path / "base.csv", [("all", "a", "a1", 0.4)])
-    with pytest.raises(SystemExit, match="no score for 1 of a's images"):
+    base = write_scores(tmp_path / "base.csv", [("all", "", "r1", 0.4)])
+    with pytest.raises(SystemExit, match="no score for 1 of a's fakes"):
         compare(new, base)
+
+
+def test_reals_the_baseline_never_scored_leave_both_aucs(tmp_path: Path) -> None:
+    # an older baseline, made before r2's source was added: r2 counts in neither AUC
+    new = write_scores(
+        tmp_path / "new.csv",
+        [("family-a", "", "r1", 0.1), ("family-a", "", "r2", 0.95), ("family-a", "a", "a1", 0.9)],
+    )
+    base = write_scores(tmp_path / "base.csv", [("all", "", "r1", 0.5), ("all", "a", "a1", 0.4)])
+    assert compare(new, base) == {
+        "a": {"fakes": 1, "reals": 1, "reals_left_out": 1, "auc": 1.0, "baseline_auc": 0.0}
+    }
+    only_new = write_scores(tmp_path / "none.csv", [("all", "", "r9", 0.5), ("all", "a", "a1", 0.4)])
+    with pytest.raises(SystemExit, match="scored none of the real faces"):
+        compare(new, only_new)

@@ -8,7 +8,9 @@ recipe's fold model and under a baseline's, against the real faces that fold mod
 A recipe that draws the fetched sources judges each fold model on fewer real faces (none of a
 repository it drew: training.evaluate), so the two reports' AUCs are over different real faces;
 this puts the baseline on the new run's. The baseline must have scored every one of those
-images (a run that held out, or never drew, the same families)."""
+fakes (a run that held out, or never drew, the same families). Real faces it never scored
+(an older run, made before a source's reals were added) are left out of both AUCs, and the
+count left out is printed."""
 
 from __future__ import annotations
 
@@ -50,12 +52,18 @@ def compare(new: Path, baseline: Path) -> dict[str, dict[str, float]]:
         reals = [key for key, by in new_scores.items() if key[0] == "" and model in by]
         # the baseline's model that held this family out, on the same images
         base_model = next(iter(base_scores.get(fakes[0], {})), "")
-        missing = [key for key in fakes + reals if base_model not in base_scores.get(key, {})]
+        missing = [key for key in fakes if base_model not in base_scores.get(key, {})]
         if missing:
-            raise SystemExit(f"{baseline} has no score for {len(missing)} of {family}'s images: {missing[0]}")
+            raise SystemExit(f"{baseline} has no score for {len(missing)} of {family}'s fakes: {missing[0]}")
+        shared = [key for key in reals if base_model in base_scores.get(key, {})]
+        if not shared:
+            raise SystemExit(f"{baseline} scored none of the real faces {family}'s fold model was judged on")
+        reals_left_out = len(reals) - len(shared)
+        reals = shared
         out[family] = {
             "fakes": len(fakes),
             "reals": len(reals),
+            "reals_left_out": reals_left_out,
             "auc": auc_of(new_scores, model, fakes, reals),
             "baseline_auc": auc_of(base_scores, base_model, fakes, reals),
         }
@@ -66,9 +74,12 @@ def main() -> None:
     if len(sys.argv) != 3:
         raise SystemExit(__doc__)
     rows = compare(Path(sys.argv[1]), Path(sys.argv[2]))
-    print(f"{'family':18s} {'fakes':>6s} {'reals':>6s} {'AUC':>6s} {'baseline':>9s}")
+    print(f"{'family':18s} {'fakes':>6s} {'reals':>6s} {'AUC':>6s} {'baseline':>9s} {'reals left out':>15s}")
     for family, r in sorted(rows.items(), key=lambda kv: kv[1]["auc"]):
-        print(f"{family:18s} {r['fakes']:6d} {r['reals']:6d} {r['auc']:6.3f} {r['baseline_auc']:9.3f}")
+        print(
+            f"{family:18s} {r['fakes']:6d} {r['reals']:6d} {r['auc']:6.3f} {r['baseline_auc']:9.3f}"
+            f" {r['reals_left_out']:15d}"
+        )
 
 
 if __name__ == "__main__":
