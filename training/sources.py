@@ -101,7 +101,8 @@ class Repository:
     # capture order (capture_time); checked frame by frame at the boundaries
     print_runs: tuple[tuple[str, str], ...] = ()
     # (folder prefix, label, kind, family): where set, only these folders are read and each
-    # image takes the class of the first prefix its path starts with (the deepfake task)
+    # image takes the class of the first prefix its path starts with (the deepfake task, and
+    # the live-only cameras: live_camera)
     classes: tuple[tuple[str, str, str, str], ...] = ()
     # the manifest's group: "source" (the whole repository), "image" (each file), or a regex
     # whose first group, found in the path, names the identity or video the image belongs to
@@ -137,6 +138,22 @@ class Repository:
         time = capture_time(path)
         inside = any(capture_time(first) <= time <= capture_time(last) for first, last in self.print_runs)
         return "print" if inside else self.attack_kind
+
+
+def live_camera(
+    name: str, source: str, commit: str, folders: tuple[str, ...], licence: str = NO_LICENCE, exclude=()
+) -> Repository:
+    """A new camera that shows live people only (every image under `folders`), test split."""
+    return Repository(
+        name,
+        source,
+        NEW_CAMERAS_FOLD,
+        split="test",
+        commit=commit,
+        classes=tuple((folder, "live", "", "") for folder in folders),
+        exclude=tuple(exclude),
+        licence=licence,
+    )
 
 
 # Whole webcam frames (640x480 mostly) of live people and of phone or monitor replays (and one
@@ -192,8 +209,9 @@ LIVENESS_REPOSITORIES = (
     # live frames only, all in its collector's folder (class 1 throughout)
     Repository("Afzal91004/FaceGuard", "faceguard", 2, yolo_labels=True, exclude=()),
     # New cameras that no model trains on (split "test", fold NEW_CAMERAS_FOLD): the shipped
-    # recipe, trained on every other fold, is scored on them as on a customer's camera. Found
-    # after the recipe was chosen; all replays (phones held to the camera), no prints.
+    # recipe, trained on every other fold, is scored on them as on a customer's camera. All
+    # found after the recipe was chosen. The first three hold live frames and replays (phones
+    # held to the camera), no prints; the 26 after them (live_camera) live people only.
     # One man, a dark blue-tinted 640x480 webcam and a bright 1080p room; phone replays of him
     Repository(
         "Informally/FYP-Secure_Payment_System_with_Machine_Learning-Based_Facial_Recognition",
@@ -219,6 +237,206 @@ LIVENESS_REPOSITORIES = (
         NEW_CAMERAS_FOLD,
         split="test",
         commit="1fb9a330ef60d08814d7b870d3bffacc7b43f7a5",
+    ),
+    *(
+        live_camera(*entry)
+        for entry in (
+            # Drowsiness, attention and gesture projects of one YOLO tutorial's kind: about 40
+            # frames of each person, awake and drowsy, at 640x480 mostly (a pink wall, a red
+            # curtain, cyan and green-lit rooms among them)
+            (
+                "AgufSamudra/Drowsiness-Detection",
+                "agufs",
+                "359b900f70b291be7a3cbb65f25b0d0bc73fa3a5",
+                ("data/images/",),
+                "Unlicense",
+            ),
+            (
+                "knockcat/Driver-sleepiness-detection-application",
+                "knockcat",
+                "97b65a2537b0d82796c1c4a33f3ec6e556d58fdc",
+                ("data/images/",),
+                "MIT",
+            ),
+            (
+                "Rishavrajprasad/CodeClauseInternship_DriverDrowsinessDetection",
+                "rishavraj",
+                "2fe90a4888e67ca6c3bfe7338fc9b6be7c0a3413",
+                ("data/images/",),
+            ),
+            (
+                "KarthikGowdaRamakrishna/Drowsiness-Detection",
+                "karthik",
+                "e1bf4f7b4bef7e196f2eb5a50b527a9433bd0333",
+                ("data/images/",),
+            ),
+            (
+                "jagadeeshkumar007/Drowsiness-Detection-yolov5",
+                "jagadeesh",
+                "8bfdafcb687a8e4df668ce6027df1d9e43ba481a",
+                ("images/",),
+            ),
+            (
+                "josse07/yolov5-drowsiness-detection",
+                "josse",
+                "5a88c97fbedc668f275efacee64caf43b3f5ee88",
+                ("awake", "drowsy"),
+            ),
+            (
+                "asish032/Real-Time-Drowsiness-Detection",
+                "asish",
+                "35b203b9e98cb4194b89e426249ac2444f8dc3c2",
+                ("data/images/",),
+            ),
+            (
+                "hadragon26/Attention-detection-model",
+                "hadragon",
+                "3714b404c62574324a01d29e3f9c3fc858e98e66",
+                ("Trial Data/Images",),
+            ),
+            # its "phone" class is a driver using a phone, a live person
+            (
+                "Punnooze/Driver-Monitoring-System",
+                "punnooze",
+                "d7c877bafbf5a1ff4807ba02f3b21bbbf7f83618",
+                ("data/images/",),
+            ),
+            (
+                "Kohakkun/LearnLens",
+                "learnlens",
+                "12ea91ce67020b2eeadf426d4e60b8a83a2977f3",
+                ("data/images/",),
+            ),
+            (
+                "Britto414/Drowsiness_Project",
+                "britto",
+                "f52bb6abba5570364472f16c081b6f6bad00a2d6",
+                ("data/images/",),
+            ),
+            (
+                "Kaushik1216/Automatic_Alarm_for_Driver_Drowsiness_Detection",
+                "kaushik",
+                "8a32ab9c406c75f7c9e52d1f040c7ce8bff3d78a",
+                ("proj/data/images/",),
+            ),
+            (
+                "Madhavmoudhgal/DrowsinessDetectionSystem",
+                "madhav",
+                "252589cf68ac84d78fac294a9ea9d595ed55c881",
+                ("data/images/",),
+            ),
+            # Face-recognition door, attendance and doorbell projects: the webcam or phone frames
+            # they enrol each person with. Those that say MIT carry a Raspberry Pi face-recognition
+            # template's licence, which may not cover the photos; its own sample (dataset/Z/) is
+            # left out, as are the 640x360 frames of dataset/Hung/ (a screen: a recorded video call)
+            (
+                "hung202/raspberry_automatic_door",
+                "hung202",
+                "3e7c7f08e5314e978fc916b386cc4429983423db",
+                ("dataset/Duong/", "dataset/T.Vinh/", "dataset/Thang/", "dataset/Thinh/", "dataset/Vinh/"),
+            ),
+            (
+                "draashishjani/face-recognition-with-liveliness",
+                "draashish",
+                "b83335cd4134e9f1969f9e008215eab57833aba9",
+                ("dataset/ashish_sir/", "dataset/mahek/"),
+            ),
+            (
+                "Jessicacat0305/AI-Facial-Recognition",
+                "jessicacat",
+                "218c20f8f7b884ac9e3eeb6eb59c193cefa996b5",
+                tuple(f"dataset/{n}/" for n in ("Abudiiiiiii", "Diego", "Jessica", "Lucas", "halle")),
+                "MIT (a template's)",
+            ),
+            (
+                "L00145826/MedicationMonitoring",
+                "l00145826",
+                "4de57563c913a2fa667bbca336e8eb5cbf77b9b7",
+                tuple(
+                    f"dataset/{n}/"
+                    for n in (
+                        "Amy",
+                        "Andrew",
+                        "David",
+                        "Dominick",
+                        "Harry",
+                        "James",
+                        "Jessica",
+                        "Kathleen",
+                        "Kevin",
+                        "Mandy",
+                        "Mario",
+                        "Noreen",
+                        "Teresa",
+                    )
+                ),
+                "MIT (a template's)",
+            ),
+            (
+                "debabratabhagat/facial-recognition",
+                "debabrata",
+                "f53cf771e304c7d94e8ee383e6209500579da33b",
+                ("dataset/",),
+                NO_LICENCE,
+                ("dataset/Z/",),
+            ),
+            (
+                "shekiat/csi4160_project",
+                "shekiat",
+                "a838f53d4becf4721aada6c23eb2195040b0472d",
+                ("dataset/Sam/", "dataset/Peyton/"),
+                "MIT (a template's)",
+            ),
+            (
+                "buglossJisoo/face_recognition_raspberry",
+                "jisoo",
+                "87974a9494daea7bece74de43a054b5764aef532",
+                ("datasets/",),
+            ),
+            (
+                "Prashant1709/TheDoorbellProject",
+                "prashant",
+                "6eb18d1a0a714501624ddc4a75ece70a93028939",
+                ("dataset/",),
+                "MIT (a template's)",
+                ("dataset/Z/",),
+            ),
+            (
+                "helenailic/MachineLearningDoorbell",
+                "helenailic",
+                "25f6e1194b285628e8d43a633c9ed3972c062c65",
+                ("dataset/Henry/", "dataset/Helena/"),
+                "MIT (a template's)",
+            ),
+            (
+                "ambarwariagus/face-recognition",
+                "ambarwari",
+                "88f74550ed5755357c497d67709532789798fb30",
+                ("dataset/",),
+            ),
+            (
+                "Joashc702/SmartStorageSystem",
+                "joashc",
+                "9c8edb69e6f2c3827411e151536a73debf99ee1b",
+                ("dataset/",),
+                "MIT (a template's)",
+                ("dataset/Z/",),
+            ),
+            (
+                "SuryaKarthikeshPolamraju/AttendanceSystem",
+                "surya",
+                "536830ad5b2ef720cd4c49d2ce6540690bbd4d24",
+                ("dataset/wick/",),
+                "MIT (a template's)",
+            ),
+            # its dataset/Random/ holds a face set of unclear origin
+            (
+                "dishu5312/Face_Recognition",
+                "dishu",
+                "d039f49505aeea2fbffdae68f43d001bb0828bca",
+                ("Dataset/Divyanshu/",),
+            ),
+        )
     ),
 )
 
