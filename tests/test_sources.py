@@ -136,6 +136,33 @@ def test_a_test_source_is_held_out_and_never_trained_on(tmp_path: Path, monkeypa
     assert len(train.split_samples("liveness", "test", rng)) == 2
 
 
+def test_a_live_camera_labels_every_image_of_its_folders_live_and_tests_only(
+    tmp_path: Path, monkeypatch
+) -> None:
+    commit = make_repository(
+        tmp_path / "mirror",
+        {
+            "data/images/awake.1.jpg": scene(1),
+            "data/images/drowsy.2.jpg": scene(2),
+            "dataset/Amy/image_0.jpg": scene(3),
+            "dataset/Z/image_0.jpg": scene(4),  # a template's sample photo: excluded
+            "runs/detect/out.jpg": scene(5),  # outside the folders
+        },
+    )
+    repo = sources.live_camera(
+        "owner/name", "cam", commit, ("data/images/", "dataset/"), "MIT", ("dataset/Z/",)
+    )
+    rows = build(tmp_path, repo, monkeypatch)
+    assert sorted(r["repo_path"] for r in rows) == [
+        "data/images/awake.1.jpg",
+        "data/images/drowsy.2.jpg",
+        "dataset/Amy/image_0.jpg",
+    ]
+    assert {(r["label"], r["kind"], r["split"], r["fold"], r["licence"], r["commit"]) for r in rows} == {
+        ("live", "live", "test", str(sources.NEW_CAMERAS_FOLD), "MIT", commit)
+    }
+
+
 def test_a_missing_snapshot_says_how_to_fetch_it(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setitem(sources.REPOSITORIES, "liveness", (Repository("someone/absent", "absent", 1),))
     with pytest.raises(SystemExit, match="fetch github:someone/absent"):

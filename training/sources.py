@@ -141,7 +141,12 @@ class Repository:
 
 
 def live_camera(
-    name: str, source: str, commit: str, folders: tuple[str, ...], licence: str = NO_LICENCE, exclude=()
+    name: str,
+    source: str,
+    commit: str,
+    folders: tuple[str, ...],
+    licence: str = NO_LICENCE,
+    exclude: tuple[str, ...] = (),
 ) -> Repository:
     """A new camera that shows live people only (every image under `folders`), test split."""
     return Repository(
@@ -151,7 +156,7 @@ def live_camera(
         split="test",
         commit=commit,
         classes=tuple((folder, "live", "", "") for folder in folders),
-        exclude=tuple(exclude),
+        exclude=exclude,
         licence=licence,
     )
 
