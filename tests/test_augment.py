@@ -114,3 +114,19 @@ def test_cut_out_puts_the_attack_face_over_the_scene_and_keeps_the_scene_around_
         frame = np.ones((224, 224), bool)
         frame[4:-4, 4:-4] = False
         assert (out[frame] == scene[frame]).all(axis=1).mean() > 0.5  # the scene around it
+
+
+def test_tilt_turns_about_the_centre_by_15_to_60_degrees_either_way_and_fills_the_corners() -> None:
+    img = np.full((224, 224, 3), 100, np.uint8)
+    img[110:114, 40:184] = 250  # a level bar through the centre
+    angles = []
+    for seed in range(40):
+        out = augment.tilt(img, np.random.default_rng(seed))
+        assert out.shape == img.shape and out.min() > 0  # no black corners
+        ys, xs = np.nonzero(out[..., 0] > 200)
+        assert abs(xs.mean() - 111.5) < 2 and abs(ys.mean() - 111.5) < 2  # turned about the centre
+        direction = np.linalg.svd(np.stack([xs - xs.mean(), ys - ys.mean()]), full_matrices=False)[0][:, 0]
+        angles.append(np.degrees(np.arctan(direction[1] / direction[0])))
+    magnitudes = np.abs(angles)
+    assert magnitudes.min() > 14 and magnitudes.max() < 61
+    assert min(angles) < 0 < max(angles)

@@ -23,6 +23,7 @@ from training.minifasnet import (
     MINIFASNET_FILE,
     SOURCE,
     MiniFASNetPair,
+    augment_regions,
     export_pair,
     fuse,
     interpolate,
@@ -189,6 +190,28 @@ def test_tuning_learns_the_labels_on_its_crops_and_keeps_batch_norm() -> None:
     assert after[live].mean() - after[~live].mean() > before[live].mean() - before[~live].mean() + 0.3
     for key, value in statistics.items():  # the published batch-norm statistics stay
         torch.testing.assert_close(pair.state_dict()[key], value)
+
+
+def test_tuning_augments_the_chosen_canvases_in_place_and_only_their_crops() -> None:
+    """Until 2026-12-07 the colour casts went to a copy of the batch (a boolean mask copies)."""
+    rng = np.random.default_rng(0)
+    canvases, _ = canvases_of_two_kinds(rng, 6)
+    before = canvases.copy()
+    regions = [
+        (top, left, e.size)
+        for e, (top, left) in zip(MINIFASNET_CROP.extras, MINIFASNET_CROP.extra_origins(), strict=True)
+    ]
+    chosen = np.array([True, False, True, False, False, True])
+    augment_regions(canvases, regions, chosen, lambda crop, _: 255 - crop, rng)
+    for i, picked in enumerate(chosen):
+        for top, left, size in regions:
+            region = (i, slice(top, top + size), slice(left, left + size))
+            expected = 255 - before[region] if picked else before[region]
+            np.testing.assert_array_equal(canvases[region], expected)
+        outside = np.ones(canvases.shape[1:3], bool)
+        for top, left, size in regions:
+            outside[top : top + size, left : left + size] = False
+        np.testing.assert_array_equal(canvases[i][outside], before[i][outside])
 
 
 def test_tuning_refuses_frames_of_one_class() -> None:

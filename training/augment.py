@@ -184,6 +184,17 @@ def reframe(img: np.ndarray, rng: Rng, box_side: int, min_share: float) -> np.nd
     return out
 
 
+def tilt(img: np.ndarray, rng: Rng, lo: float = 15.0, hi: float = 60.0) -> np.ndarray:
+    """The face turned about the crop's centre (the face box's) by `lo`-`hi` degrees either
+    way, the corners filled by reflection: a phone held at an angle whose face the detector's
+    landmarks still read as level, so the serving crop is not turned upright (`piiyush`'s
+    selfies, models/liveness.md). Given to every class alike, so that tilt carries no label."""
+    h, w = img.shape[:2]
+    angle = rng.uniform(lo, hi) * (1 if rng.random() < 0.5 else -1)
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+
+
 # --- presentation attacks -------------------------------------------------------------
 
 

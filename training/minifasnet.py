@@ -25,6 +25,7 @@ import argparse
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +114,21 @@ def export_pair(pair: MiniFASNetPair, out: Path, tuned: str = "") -> None:
     print(f"exported {out} ({out.stat().st_size / 1e6:.1f} MB); max |ort - torch| = {diff:.2e}")
 
 
+def augment_regions(
+    canvases: np.ndarray,
+    regions: list[tuple[int, int, int]],
+    chosen: np.ndarray,
+    change: Callable[[np.ndarray, np.random.Generator], np.ndarray],
+    rng: np.random.Generator,
+) -> None:
+    """`change` each (top, left, size) region of the `chosen` canvases, in place."""
+    for i in np.flatnonzero(chosen):  # an integer index is a view; a boolean mask would copy
+        for top, left, size in regions:
+            canvases[i, top : top + size, left : left + size] = change(
+                canvases[i, top : top + size, left : left + size], rng
+            )
+
+
 def tune(
     pair: MiniFASNetPair,
     canvases: np.ndarray,
@@ -123,12 +139,14 @@ def tune(
     colour_casts: float,
     rng: np.random.Generator,
     batch_size: int = 32,
+    tilts: float = 0.0,
 ) -> MiniFASNetPair:
     """Fine-tune both nets of `pair` in place on labelled MINIFASNET_CROP canvases: each batch
     half live, half attacks, every source of a class drawn alike, `colour_casts` of the draws
-    tinted (augment.colour_cast, on their crops). Batch norm keeps the published statistics
-    (eval mode): a few thousand frames of a few cameras would overwrite what was learnt on far
-    more. The loss is the binary cross-entropy of the live probability the file gives."""
+    tinted (augment.colour_cast, on their crops), `tilts` of them turned (augment.tilt). Batch
+    norm keeps the published statistics (eval mode): a few thousand frames of a few cameras
+    would overwrite what was learnt on far more. The loss is the binary cross-entropy of the
+    live probability the file gives."""
     pools = {
         is_live: [
             np.flatnonzero((live == is_live) & (sources == s)) for s in np.unique(sources[live == is_live])
@@ -147,11 +165,9 @@ def tune(
         labels = rng.random(batch_size) < 0.5
         picks = [rng.choice(pools[bool(y)][rng.integers(len(pools[bool(y)]))]) for y in labels]
         batch = canvases[picks].copy()
-        for crop in batch[rng.random(batch_size) < colour_casts]:
-            for top, left, size in regions:
-                crop[top : top + size, left : left + size] = augment.colour_cast(
-                    crop[top : top + size, left : left + size], rng
-                )
+        augment_regions(batch, regions, rng.random(batch_size) < colour_casts, augment.colour_cast, rng)
+        if tilts:  # drawn only when on, so that runs without it keep their random stream
+            augment_regions(batch, regions, rng.random(batch_size) < tilts, augment.tilt, rng)
         p = pair(torch.from_numpy(batch)).clamp(LOGIT_CLIP, 1 - LOGIT_CLIP)
         loss = torch.nn.functional.binary_cross_entropy(p, torch.from_numpy(labels.astype(np.float32)))
         optimiser.zero_grad()

@@ -92,6 +92,9 @@ pairs = 0
 finetune_steps = 0
 finetune_lr = 3e-4
 finetune_pairs = 0
+# liveness: share of samples of every class (and of MiniFASNet's tuning draws) turned 15-60
+# degrees about the face (augment.tilt): tilted phone selfies whose landmarks read level
+tilts = 0.0
 # liveness: share of samples of every class cut to a close-up (augment.close_up); 0.2 was
 # tried and not shipped (models/liveness.md)
 close_ups = 0.0
@@ -321,6 +324,7 @@ def tune_minifasnet(out: Path, rng: np.random.Generator) -> None:
         minifasnet_tune_lr,
         colour_casts,
         np.random.default_rng(seed),
+        tilts=tilts,
     )
     how = f"{minifasnet_tune_steps} steps at lr {minifasnet_tune_lr:g} on {len(samples)} frames"
     export_pair(
@@ -418,6 +422,8 @@ class LivenessBatches:
             crop = augment.reframe(crop, rng, LIVENESS_BOX_SIDE, self.min_context)
         if colour_casts and rng.random() < colour_casts:
             crop = augment.colour_cast(crop, rng)
+        if tilts and rng.random() < tilts:
+            crop = augment.tilt(crop, rng)
         return Example(augment.capture(crop, rng), label, offset=offset)
 
 
@@ -784,6 +790,7 @@ def plan() -> list[Stage]:
     name += f"-fusedtraining{minifasnet_weight}" * fusion_training
     name += f"-synthetic{synthetic_attacks}" * (synthetic_attacks != 0.3)
     name += f"-casts{colour_casts}" * bool(colour_casts) + "-grey" * grey_input
+    name += f"-tilts{tilts}" * bool(tilts)
     name += f"-ema{ema_decay}" * bool(ema_decay) + "-satbalance" * saturation_balance
     name += f"-mask{mask_weight}" * bool(mask_weight) + f"-init-{Path(init).stem}" * bool(init)
     name += f"-fetched{fetched_share}" * bool(fetched_share)
