@@ -4,6 +4,7 @@ CI never trains the shipped models."""
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import subprocess
@@ -356,7 +357,7 @@ def test_swap_mask_marks_where_a_fake_differs_from_its_source_frame(tmp_path: Pa
 
 def test_evaluate_command_on_a_folder(tmp_path: Path) -> None:
     """A label/kind folder of real images, evaluated through the serving preprocessing
-    with the shipped liveness model: report and plot are written."""
+    with the shipped liveness model: report, per-image scores and plot are written."""
     samples = [s for s in read_manifest(DATA_ROOT / "liveness") if s.split == "val" and s.source == "nuaa"]
     folder = tmp_path / "data"
     for label, kind in (("live", "live"), ("attack", "print")):
@@ -370,6 +371,11 @@ def test_evaluate_command_on_a_folder(tmp_path: Path) -> None:
     low, high = report["roc_auc_95ci"]
     assert low <= report["roc_auc"] <= high
     assert (tmp_path / "liveness-all.png").stat().st_size > 1000
+    with open(tmp_path / "liveness-all-scores.csv", newline="") as f:
+        scored = list(csv.DictReader(f))
+    assert sorted(Path(r["path"]).name for r in scored) == sorted(p.name for p in folder.rglob("*.jpg"))
+    judged = [float(r["score"]) for r in scored if r["score"]]
+    assert len(judged) == len(scored) - report["not_judged"] and all(0 <= x <= 1 for x in judged)
 
 
 def test_iso_metrics_on_known_scores() -> None:

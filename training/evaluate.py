@@ -554,9 +554,10 @@ def main() -> None:
     suffix += (f"-reframed{args.reframe}" if args.reframe else "") + ("-cut-out" if args.cut_out else "")
     stem = args.out / f"{args.task}-{args.split}{suffix}"
     Path(f"{stem}.json").write_text(json.dumps(report, indent=2))
+    write_scores_csv(Path(f"{stem}-scores.csv"), samples, raw)
     plot_roc(scores, kinds, args.task, Path(f"{stem}.png"))
     print(json.dumps({k: v for k, v in report.items() if k != "per_source"}, indent=2))
-    print(f"wrote {stem}.json and {stem}.png")
+    print(f"wrote {stem}.json, {stem}-scores.csv and {stem}.png")
 
 
 def write_scores_csv(path: Path, samples: list[Sample], raw: list[float | None]) -> None:
