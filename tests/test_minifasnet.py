@@ -19,11 +19,12 @@ from tests.fixture_models import brightness_model
 from training.evaluate import roc_auc
 from training.minifasnet import (
     COMMIT,
+    CROP_REGIONS,
     MINIFASNET_CROP,
     MINIFASNET_FILE,
     SOURCE,
     MiniFASNetPair,
-    augment_regions,
+    augment_crops,
     export_pair,
     fuse,
     interpolate,
@@ -197,19 +198,15 @@ def test_tuning_augments_the_chosen_canvases_in_place_and_only_their_crops() -> 
     rng = np.random.default_rng(0)
     canvases, _ = canvases_of_two_kinds(rng, 6)
     before = canvases.copy()
-    regions = [
-        (top, left, e.size)
-        for e, (top, left) in zip(MINIFASNET_CROP.extras, MINIFASNET_CROP.extra_origins(), strict=True)
-    ]
     chosen = np.array([True, False, True, False, False, True])
-    augment_regions(canvases, regions, chosen, lambda crop, _: 255 - crop, rng)
+    augment_crops(canvases, chosen, lambda crop, _: 255 - crop, rng)
     for i, picked in enumerate(chosen):
-        for top, left, size in regions:
+        for top, left, size in CROP_REGIONS:
             region = (i, slice(top, top + size), slice(left, left + size))
             expected = 255 - before[region] if picked else before[region]
             np.testing.assert_array_equal(canvases[region], expected)
         outside = np.ones(canvases.shape[1:3], bool)
-        for top, left, size in regions:
+        for top, left, size in CROP_REGIONS:
             outside[top : top + size, left : left + size] = False
         np.testing.assert_array_equal(canvases[i][outside], before[i][outside])
 

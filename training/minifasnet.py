@@ -55,6 +55,11 @@ MINIFASNET_CROP = CropSpec(
     scale=2.0, size=224, extras=tuple(FitCrop(scale, INPUT_SIZE, **THEIR_BOX) for _, scale in WEIGHTS)
 )
 LOGIT_CLIP = 1e-6  # probabilities are clipped to [eps, 1 - eps] before their logits are mixed
+# (top, left, side) of each net's crop on the canvas, in the order of WEIGHTS
+CROP_REGIONS = [
+    (top, left, e.size)
+    for e, (top, left) in zip(MINIFASNET_CROP.extras, MINIFASNET_CROP.extra_origins(), strict=True)
+]
 
 
 class MiniFASNetPair(torch.nn.Module):
@@ -63,17 +68,13 @@ class MiniFASNetPair(torch.nn.Module):
     def __init__(self, nets: list[torch.nn.Module]):
         super().__init__()
         self.nets = torch.nn.ModuleList(nets)
-        self.regions = [
-            (top, top + e.size, left, left + e.size)
-            for e, (top, left) in zip(MINIFASNET_CROP.extras, MINIFASNET_CROP.extra_origins(), strict=True)
-        ]
 
     def forward(self, crops: torch.Tensor) -> torch.Tensor:
         # their input: BGR, 0-255, no normalisation
         x = crops.permute(0, 3, 1, 2).float()
         live = []
-        for net, (top, bottom, left, right) in zip(self.nets, self.regions, strict=True):
-            live.append(torch.softmax(net(x[:, :, top:bottom, left:right]), dim=1)[:, 1])
+        for net, (top, left, side) in zip(self.nets, CROP_REGIONS, strict=True):
+            live.append(torch.softmax(net(x[:, :, top : top + side, left : left + side]), dim=1)[:, 1])
         return torch.stack(live, dim=1).mean(dim=1)
 
 
@@ -114,18 +115,17 @@ def export_pair(pair: MiniFASNetPair, out: Path, tuned: str = "") -> None:
     print(f"exported {out} ({out.stat().st_size / 1e6:.1f} MB); max |ort - torch| = {diff:.2e}")
 
 
-def augment_regions(
+def augment_crops(
     canvases: np.ndarray,
-    regions: list[tuple[int, int, int]],
     chosen: np.ndarray,
     change: Callable[[np.ndarray, np.random.Generator], np.ndarray],
     rng: np.random.Generator,
 ) -> None:
-    """`change` each (top, left, size) region of the `chosen` canvases, in place."""
+    """`change` each net's crop (CROP_REGIONS) of the `chosen` canvases, in place."""
     for i in np.flatnonzero(chosen):  # an integer index is a view; a boolean mask would copy
-        for top, left, size in regions:
-            canvases[i, top : top + size, left : left + size] = change(
-                canvases[i, top : top + size, left : left + size], rng
+        for top, left, side in CROP_REGIONS:
+            canvases[i, top : top + side, left : left + side] = change(
+                canvases[i, top : top + side, left : left + side], rng
             )
 
 
@@ -155,19 +155,15 @@ def tune(
     }
     if not pools[True] or not pools[False]:
         raise ValueError("tuning needs live and attack canvases")
-    regions = [
-        (top, left, e.size)
-        for e, (top, left) in zip(MINIFASNET_CROP.extras, MINIFASNET_CROP.extra_origins(), strict=True)
-    ]
     optimiser = torch.optim.AdamW(pair.parameters(), lr=lr, weight_decay=1e-4)
     pair.eval()
     for _ in range(steps):
         labels = rng.random(batch_size) < 0.5
         picks = [rng.choice(pools[bool(y)][rng.integers(len(pools[bool(y)]))]) for y in labels]
         batch = canvases[picks].copy()
-        augment_regions(batch, regions, rng.random(batch_size) < colour_casts, augment.colour_cast, rng)
+        augment_crops(batch, rng.random(batch_size) < colour_casts, augment.colour_cast, rng)
         if tilts:  # drawn only when on, so that runs without it keep their random stream
-            augment_regions(batch, regions, rng.random(batch_size) < tilts, augment.tilt, rng)
+            augment_crops(batch, rng.random(batch_size) < tilts, augment.tilt, rng)
         p = pair(torch.from_numpy(batch)).clamp(LOGIT_CLIP, 1 - LOGIT_CLIP)
         loss = torch.nn.functional.binary_cross_entropy(p, torch.from_numpy(labels.astype(np.float32)))
         optimiser.zero_grad()
