@@ -130,3 +130,21 @@ def test_tilt_turns_about_the_centre_by_15_to_60_degrees_either_way_and_fills_th
     magnitudes = np.abs(angles)
     assert magnitudes.min() > 14 and magnitudes.max() < 61
     assert min(angles) < 0 < max(angles)
+
+
+def test_low_light_adds_grain_keeps_the_exposure_near_and_moves_nothing() -> None:
+    flat = np.full((96, 96, 3), 120, np.uint8)
+    scene = np.full((96, 96, 3), 40, np.uint8)
+    scene[30:50, 20:60] = 220  # a bright patch off the centre
+    ys, xs = np.nonzero(scene[..., 0] > 130)
+    grain = []
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        out = augment.low_light(flat, rng)
+        assert out.shape == flat.shape and out.dtype == np.uint8
+        assert 0.8 * 120 < out.mean() < 1.05 * 120  # the camera brings the level back up
+        grain.append(out.astype(np.float64).std())
+        lit = augment.low_light(scene, rng)
+        ly, lx = np.nonzero(lit[..., 0] > 130)
+        assert abs(ly.mean() - ys.mean()) < 0.5 and abs(lx.mean() - xs.mean()) < 0.5
+    assert min(grain) > 1.0 and max(grain) > 2 * min(grain)  # always grainy, by varying amounts

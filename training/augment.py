@@ -195,6 +195,23 @@ def tilt(img: np.ndarray, rng: Rng, lo: float = 15.0, hi: float = 60.0) -> np.nd
     return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
 
 
+def low_light(img: np.ndarray, rng: Rng) -> np.ndarray:
+    """A dim room as a phone's auto-exposure shows it: the light cut to 10-40 %, shot and read
+    noise added at that level (brighter pixels noisier, each channel its own), then the gain
+    brought back up, the noise smoothed a little as a camera's denoiser does. Given to every
+    class alike, so that grain and dullness carry no label (`piiyush`'s dim home selfies,
+    models/liveness.md)."""
+    exposure = rng.uniform(0.1, 0.4)
+    linear = (img.astype(np.float32) / 255.0) ** 2.2 * exposure
+    photons = 400.0 * rng.uniform(0.5, 2.0)  # full-well scale: fewer photons, more shot noise
+    linear = linear + rng.normal(0, 1, img.shape).astype(np.float32) * (
+        np.sqrt(linear / photons) + rng.uniform(0.001, 0.004)
+    )
+    gain = rng.uniform(0.7, 1.0) / exposure
+    out = np.clip(linear * gain, 0, 1) ** (1 / 2.2) * 255.0
+    return cv2.GaussianBlur(_u8(out), (0, 0), rng.uniform(0.3, 1.0))
+
+
 # --- presentation attacks -------------------------------------------------------------
 
 

@@ -140,10 +140,12 @@ def tune(
     rng: np.random.Generator,
     batch_size: int = 32,
     tilts: float = 0.0,
+    low_lights: float = 0.0,
 ) -> MiniFASNetPair:
     """Fine-tune both nets of `pair` in place on labelled MINIFASNET_CROP canvases: each batch
     half live, half attacks, every source of a class drawn alike, `colour_casts` of the draws
-    tinted (augment.colour_cast, on their crops), `tilts` of them turned (augment.tilt). Batch
+    tinted (augment.colour_cast, on their crops), `tilts` of them turned (augment.tilt),
+    `low_lights` of them dimmed (augment.low_light). Batch
     norm keeps the published statistics (eval mode): a few thousand frames of a few cameras
     would overwrite what was learnt on far more. The loss is the binary cross-entropy of the
     live probability the file gives."""
@@ -164,6 +166,8 @@ def tune(
         augment_crops(batch, rng.random(batch_size) < colour_casts, augment.colour_cast, rng)
         if tilts:  # drawn only when on, so that runs without it keep their random stream
             augment_crops(batch, rng.random(batch_size) < tilts, augment.tilt, rng)
+        if low_lights:
+            augment_crops(batch, rng.random(batch_size) < low_lights, augment.low_light, rng)
         p = pair(torch.from_numpy(batch)).clamp(LOGIT_CLIP, 1 - LOGIT_CLIP)
         loss = torch.nn.functional.binary_cross_entropy(p, torch.from_numpy(labels.astype(np.float32)))
         optimiser.zero_grad()

@@ -96,6 +96,10 @@ finetune_pairs = 0
 # degrees about the face (augment.tilt): tilted phone selfies whose landmarks read level. Tried
 # at 0.3 on fold 6: both parts ranked the tilted selfies' source worse (models/liveness.md)
 tilts = 0.0
+# liveness: share of samples of every class (and of MiniFASNet's tuning draws) made dim and
+# grainy as a phone brightens a dark room (augment.low_light). Tried at 0.3 on fold 6: the
+# dim selfies' source ranked no better (models/liveness.md)
+low_lights = 0.0
 # liveness: share of samples of every class cut to a close-up (augment.close_up); 0.2 was
 # tried and not shipped (models/liveness.md)
 close_ups = 0.0
@@ -326,6 +330,7 @@ def tune_minifasnet(out: Path, rng: np.random.Generator) -> None:
         colour_casts,
         np.random.default_rng(seed),
         tilts=tilts,
+        low_lights=low_lights,
     )
     how = f"{minifasnet_tune_steps} steps at lr {minifasnet_tune_lr:g} on {len(samples)} frames"
     export_pair(
@@ -425,6 +430,8 @@ class LivenessBatches:
             crop = augment.colour_cast(crop, rng)
         if tilts and rng.random() < tilts:
             crop = augment.tilt(crop, rng)
+        if low_lights and rng.random() < low_lights:
+            crop = augment.low_light(crop, rng)
         return Example(augment.capture(crop, rng), label, offset=offset)
 
 
@@ -791,7 +798,7 @@ def plan() -> list[Stage]:
     name += f"-fusedtraining{minifasnet_weight}" * fusion_training
     name += f"-synthetic{synthetic_attacks}" * (synthetic_attacks != 0.3)
     name += f"-casts{colour_casts}" * bool(colour_casts) + "-grey" * grey_input
-    name += f"-tilts{tilts}" * bool(tilts)
+    name += f"-tilts{tilts}" * bool(tilts) + f"-lowlights{low_lights}" * bool(low_lights)
     name += f"-ema{ema_decay}" * bool(ema_decay) + "-satbalance" * saturation_balance
     name += f"-mask{mask_weight}" * bool(mask_weight) + f"-init-{Path(init).stem}" * bool(init)
     name += f"-fetched{fetched_share}" * bool(fetched_share)
@@ -998,6 +1005,7 @@ def main() -> None:
         "synthetic_attacks": synthetic_attacks,
         "colour_casts": colour_casts,
         "tilts": tilts,
+        "low_lights": low_lights,
         "grey_input": grey_input,
         "saturation_balance": saturation_balance,
         "backbone": backbone,
