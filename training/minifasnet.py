@@ -145,9 +145,9 @@ def tune(
     """Fine-tune both nets of `pair` in place on labelled MINIFASNET_CROP canvases: each batch
     half live, half attacks, every source of a class drawn alike, `colour_casts` of the draws
     tinted (augment.colour_cast, on their crops), `tilts` of them turned (augment.tilt),
-    `low_lights` of them dimmed (augment.low_light). Batch
-    norm keeps the published statistics (eval mode): a few thousand frames of a few cameras
-    would overwrite what was learnt on far more. The loss is the binary cross-entropy of the
+    `low_lights` of them dimmed (augment.low_light). Batch norm keeps the published statistics
+    (eval mode): a few thousand frames of a few cameras would overwrite what was learnt on far
+    more. The loss is the binary cross-entropy of the
     live probability the file gives."""
     pools = {
         is_live: [
