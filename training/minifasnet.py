@@ -147,8 +147,7 @@ def tune(
     tinted (augment.colour_cast, on their crops), `tilts` of them turned (augment.tilt),
     `low_lights` of them dimmed (augment.low_light). Batch norm keeps the published statistics
     (eval mode): a few thousand frames of a few cameras would overwrite what was learnt on far
-    more. The loss is the binary cross-entropy of the
-    live probability the file gives."""
+    more. The loss is the binary cross-entropy of the live probability the file gives."""
     pools = {
         is_live: [
             np.flatnonzero((live == is_live) & (sources == s)) for s in np.unique(sources[live == is_live])
